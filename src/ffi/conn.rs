@@ -1,0 +1,203 @@
+//! C functions for single connections and the library as a whole.
+
+use super::check;
+use super::handler::FfiHandler;
+use super::types::*;
+use crate::error::Error;
+use crate::options::Options;
+use crate::Conn;
+use std::ffi::{c_char, c_int, CStr};
+use std::sync::Arc;
+
+pub(crate) fn options(p: *const connman_options) -> Result<Options, Error> {
+    match check::optional(p)? {
+        None => Ok(Options::default()),
+        Some(o) => o.to_core(),
+    }
+}
+
+fn conn(c: connman_conn) -> Conn {
+    Conn::from_id(c.id)
+}
+
+/// Describes a result code. Never returns NULL: unknown codes get a generic text.
+/// The string is static; do not free it. Any thread.
+#[no_mangle]
+pub extern "C" fn connman_strerror(code: connman_result) -> *const c_char {
+    ffi_guard!(c"internal error".as_ptr() => {
+        let text: &'static CStr = match code {
+            CONNMAN_OK => c"success",
+            CONNMAN_ERR_INVALID_ARGUMENT => c"invalid argument",
+            CONNMAN_ERR_NOT_FOUND => c"not found (unknown or stale handle, unknown pool, or index out of range)",
+            CONNMAN_ERR_CLOSED => c"closed (disconnect was already requested)",
+            CONNMAN_ERR_NOT_CONNECTED => c"not connected",
+            CONNMAN_ERR_WOULD_BLOCK => c"would block (send queue full)",
+            CONNMAN_ERR_EXISTS => c"already exists (pool name taken)",
+            CONNMAN_ERR_PANIC => c"internal error (a panic was caught)",
+            CONNMAN_ERR_RESOLVE => c"host name could not be resolved",
+            CONNMAN_ERR_TOO_LARGE => c"message larger than the send queue limit",
+            CONNMAN_ERR_FACTORY => c"handler factory refused",
+            CONNMAN_ERR_IN_CALLBACK => c"not allowed from inside a connman callback",
+            CONNMAN_ERR_OS => c"operating system call failed",
+            _ => c"unknown connman result code",
+        };
+        text.as_ptr()
+    })
+}
+
+/// The library version, e.g. "0.1.0". Static; do not free. Any thread.
+#[no_mangle]
+pub extern "C" fn connman_version() -> *const c_char {
+    ffi_guard!(c"unknown".as_ptr() => {
+        const V: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => c"unknown",
+        };
+        V.as_ptr()
+    })
+}
+
+/// The default options (see `connman_options` for each value).
+#[no_mangle]
+pub extern "C" fn connman_options_default() -> connman_options {
+    ffi_guard!(DEFAULT_OPTIONS => { connman_options::from_core(&Options::default()) })
+}
+
+/// Opens a managed connection to `host`:`port` and keeps it open until
+/// `connman_disconnect`.
+///
+/// `host` is a name or a numeric IPv4/IPv6 address (NUL-terminated UTF-8, 1 to 253
+/// bytes); names are resolved on this call's thread (so an unresolvable name fails
+/// here with `CONNMAN_ERR_RESOLVE`) and afresh, off the library thread, before each
+/// later round of attempts; every address is tried in turn. `handler` is copied;
+/// `options` may be NULL for the defaults.
+///
+/// Returns at once; the connect happens on the library thread and `on_connect` runs
+/// when it succeeds. Until then, and between `on_reset` and `on_reconnect`, the
+/// connection is retried forever with backoff; `connman_get_stats` shows why it
+/// fails. On success `*out` receives the handle. Any thread, callbacks included (a
+/// name lookup there stalls other callbacks for its duration; prefer numeric
+/// addresses inside callbacks).
+///
+/// Errors: `CONNMAN_ERR_INVALID_ARGUMENT` (NULL host, handler or out; empty or too
+/// long host; port 0; bad options), `CONNMAN_ERR_RESOLVE`, `CONNMAN_ERR_OS`.
+#[no_mangle]
+pub extern "C" fn connman_connect(
+    port: u16,
+    host: *const c_char,
+    handler: *const connman_handler,
+    options: *const connman_options,
+    out: *mut connman_conn,
+) -> connman_result {
+    ffi_guard!({
+        let host = check::c_str(host, CONNMAN_MAX_HOST_LEN)?;
+        let handler = *check::input(handler)?;
+        let opts = self::options(options)?;
+        let out = check::out(out)?;
+        let c = crate::connect(port, host, Arc::new(FfiHandler(handler)), &opts)?;
+        out.write(connman_conn { id: c.id() });
+        Ok(())
+    })
+}
+
+/// Finds the most recently opened live single (non-pool) connection to exactly this
+/// `host` string and `port` (as given to `connman_connect`: "localhost" and
+/// "127.0.0.1" are different keys). Errors: `CONNMAN_ERR_INVALID_ARGUMENT`,
+/// `CONNMAN_ERR_NOT_FOUND`.
+#[no_mangle]
+pub extern "C" fn connman_get_connection(
+    port: u16,
+    host: *const c_char,
+    out: *mut connman_conn,
+) -> connman_result {
+    ffi_guard!({
+        let host = check::c_str(host, CONNMAN_MAX_HOST_LEN)?;
+        if port == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let out = check::out(out)?;
+        let c = crate::get_connection(port, host)?;
+        out.write(connman_conn { id: c.id() });
+        Ok(())
+    })
+}
+
+/// The connection's descriptor: the same number from `connman_connect` until
+/// `on_close`, across every reconnect. -1 for a stale handle or once closed.
+#[no_mangle]
+pub extern "C" fn connman_fd(conn: connman_conn) -> c_int {
+    ffi_guard!(-1 => { self::conn(conn).fd().unwrap_or(-1) })
+}
+
+/// Finds the connection whose descriptor is `fd`. Errors:
+/// `CONNMAN_ERR_INVALID_ARGUMENT` (negative fd or NULL out), `CONNMAN_ERR_NOT_FOUND`.
+#[no_mangle]
+pub extern "C" fn connman_conn_from_fd(fd: c_int, out: *mut connman_conn) -> connman_result {
+    ffi_guard!({
+        let out = check::out(out)?;
+        let c = crate::conn_from_fd(fd)?;
+        out.write(connman_conn { id: c.id() });
+        Ok(())
+    })
+}
+
+/// Sends `len` bytes: written at once when the send queue is empty, the rest (or
+/// all, when the queue is not empty) queued and written by the library thread in
+/// order. All or nothing: on any error nothing of this call was queued. Never raises
+/// SIGPIPE. Queued bytes still unsent at a reset are discarded (counted in
+/// `bytes_discarded`). Any thread, callbacks included. Writing to the descriptor
+/// directly is the zero-overhead alternative; do not mix both while data is queued.
+///
+/// Errors: `CONNMAN_ERR_NOT_CONNECTED` (not up now), `CONNMAN_ERR_WOULD_BLOCK`
+/// (queue full: retry later), `CONNMAN_ERR_TOO_LARGE` (len > send_queue_limit),
+/// `CONNMAN_ERR_CLOSED`, `CONNMAN_ERR_NOT_FOUND`, `CONNMAN_ERR_INVALID_ARGUMENT`
+/// (NULL data with len > 0). len 0 is a successful no-op when connected.
+#[no_mangle]
+pub extern "C" fn connman_send(conn: connman_conn, data: *const u8, len: usize) -> connman_result {
+    ffi_guard!({
+        let data = check::bytes(data, len)?;
+        self::conn(conn).send(data)
+    })
+}
+
+/// Closes the connection for good: in any state (first connect in flight,
+/// connected, backing off, reconnecting), from any thread, from inside callbacks
+/// (its own included). Returns at once; `on_close` then runs on the library thread,
+/// exactly once, and is the last callback. A second call returns
+/// `CONNMAN_ERR_CLOSED`; after `on_close`, `CONNMAN_ERR_NOT_FOUND`.
+#[no_mangle]
+pub extern "C" fn connman_disconnect(conn: connman_conn) -> connman_result {
+    ffi_guard!({ self::conn(conn).disconnect() })
+}
+
+/// Copies the connection's counters and state into `*out`. Any thread. Errors:
+/// `CONNMAN_ERR_INVALID_ARGUMENT` (NULL out), `CONNMAN_ERR_NOT_FOUND`.
+#[no_mangle]
+pub extern "C" fn connman_get_stats(conn: connman_conn, out: *mut connman_stats) -> connman_result {
+    ffi_guard!({
+        let out = check::out(out)?;
+        let s = self::conn(conn).stats()?;
+        out.write(s.into());
+        Ok(())
+    })
+}
+
+/// Disconnects every connection and every pool (`connman_pool_disconnect` on each).
+/// Returns at once; the `on_close` callbacks follow on the library thread.
+#[no_mangle]
+pub extern "C" fn connman_disconnect_all() -> connman_result {
+    ffi_guard!({
+        crate::disconnect_all();
+        Ok(())
+    })
+}
+
+/// Disconnects everything, waits until every `on_close` has run and the library's
+/// threads have exited, and releases every descriptor the library opened. Handles
+/// become stale; a later `connman_connect` starts the library afresh. From inside a
+/// callback it does nothing and returns `CONNMAN_ERR_IN_CALLBACK`. It waits for name
+/// lookups in progress to finish.
+#[no_mangle]
+pub extern "C" fn connman_shutdown() -> connman_result {
+    ffi_guard!({ crate::shutdown() })
+}

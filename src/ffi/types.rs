@@ -1,0 +1,325 @@
+//! The C types: result and state codes, handles, handler, options, stats.
+
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::stats::{PoolStats, Stats};
+use std::ffi::{c_int, c_void};
+use std::time::Duration;
+
+/// Status of a connman call: `CONNMAN_OK` (0) or one of the `CONNMAN_ERR_*` codes.
+/// Codes are never renumbered. `connman_strerror` describes them.
+pub type connman_result = i32;
+
+/// Success.
+pub const CONNMAN_OK: connman_result = 0;
+/// An argument was NULL, empty, too long, not UTF-8, out of range or malformed.
+pub const CONNMAN_ERR_INVALID_ARGUMENT: connman_result = 1;
+/// Unknown or stale handle, unknown pool name, or pool index out of range.
+pub const CONNMAN_ERR_NOT_FOUND: connman_result = 2;
+/// Disconnect was already requested for this connection or pool.
+pub const CONNMAN_ERR_CLOSED: connman_result = 3;
+/// The connection is not up right now (first connect pending, or reconnecting);
+/// for `connman_pool_next`: no member is connected.
+pub const CONNMAN_ERR_NOT_CONNECTED: connman_result = 4;
+/// The send queue cannot take this message now; nothing of it was queued.
+pub const CONNMAN_ERR_WOULD_BLOCK: connman_result = 5;
+/// A pool with this name already exists.
+pub const CONNMAN_ERR_EXISTS: connman_result = 6;
+/// An internal bug was caught at the API boundary; the call had no effect or only part of it.
+pub const CONNMAN_ERR_PANIC: connman_result = 7;
+/// The host name could not be resolved.
+pub const CONNMAN_ERR_RESOLVE: connman_result = 8;
+/// The message is larger than the connection's whole send queue (`send_queue_limit`).
+pub const CONNMAN_ERR_TOO_LARGE: connman_result = 9;
+/// The pool's handler factory refused (returned non-zero); nothing was added.
+pub const CONNMAN_ERR_FACTORY: connman_result = 10;
+/// Not allowed from inside a connman callback (`connman_shutdown`), or re-entered
+/// from inside a pool's own factory.
+pub const CONNMAN_ERR_IN_CALLBACK: connman_result = 11;
+/// An operating-system call failed (out of descriptors, threads or memory).
+pub const CONNMAN_ERR_OS: connman_result = 12;
+
+/// State of a connection, in `connman_stats.state`.
+pub type connman_state = i32;
+/// The first connect has not succeeded yet.
+pub const CONNMAN_STATE_CONNECTING: connman_state = 0;
+/// Up: the descriptor carries a live connection.
+pub const CONNMAN_STATE_CONNECTED: connman_state = 1;
+/// Was up, dropped (`on_reset` ran), being re-established.
+pub const CONNMAN_STATE_RECONNECTING: connman_state = 2;
+/// Disconnect was requested; `on_close` has not run yet.
+pub const CONNMAN_STATE_CLOSING: connman_state = 3;
+/// `on_close` is running (only observable from inside it).
+pub const CONNMAN_STATE_CLOSED: connman_state = 4;
+
+/// Longest host name accepted, in bytes (the DNS limit).
+pub const CONNMAN_MAX_HOST_LEN: usize = 253;
+/// Longest pool name accepted, in bytes.
+pub const CONNMAN_MAX_POOL_NAME_LEN: usize = 255;
+
+/// A connection handle, passed by value. `id` 0 is never a live handle. After the
+/// connection's `on_close` returns, the handle is stale: every call with it returns
+/// `CONNMAN_ERR_NOT_FOUND` (and `connman_fd` returns -1). Ids are never reused.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct connman_conn {
+    pub id: u64,
+}
+
+/// A pool handle, passed by value. `id` 0 is never a live handle. Stale once the
+/// pool was disconnected and every member's `on_close` has run.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct connman_pool {
+    pub id: u64,
+}
+
+/// The application's callbacks for one connection. Every function pointer may be
+/// NULL (no-op). Each receives `ctx` first and the connection handle second.
+///
+/// Threading: every callback runs on the library's single thread, one at a time;
+/// callbacks of one connection never run concurrently, and a slow callback delays
+/// all other connections. Any connman function may be called from inside a callback
+/// (`connman_shutdown` returns `CONNMAN_ERR_IN_CALLBACK` there). Callbacks must not
+/// unwind (no C++ exception or longjmp may leave them).
+///
+/// Order: `on_connect` exactly once, before any other; then `on_reset` and
+/// `on_reconnect` strictly alternating; `on_data` only while connected; `on_close`
+/// exactly once and last, after a disconnect or shutdown. After `on_close` returns
+/// the library never touches `ctx` again, so `on_close` may free it. After
+/// `connman_disconnect` returns, no callback but `on_close` starts.
+///
+/// The struct is copied by `connman_connect`; it need not outlive that call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct connman_handler {
+    /// Passed back to every callback; the library never dereferences it.
+    pub ctx: *mut c_void,
+    /// The first connect succeeded. `fd` is the connection's descriptor, the same
+    /// number for its whole life: write to it directly (use `send(..., MSG_NOSIGNAL)`
+    /// or ignore SIGPIPE) or with `connman_send`. Do not close it.
+    pub on_connect: Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn, fd: c_int)>,
+    /// An established connection dropped. Until `on_reconnect`, writes on the
+    /// descriptor fail; data in flight at the reset is lost (retransmit it after
+    /// `on_reconnect` if it matters). Queued `connman_send` data is discarded.
+    pub on_reset: Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn)>,
+    /// The connection is back, on the same descriptor number `on_connect` gave.
+    /// Socket options set by hand on the old socket must be set again here.
+    pub on_reconnect:
+        Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn, fd: c_int)>,
+    /// `len` bytes arrived (len > 0). `data` is valid only during the call.
+    pub on_data: Option<
+        unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn, data: *const u8, len: usize),
+    >,
+    /// The connection is closed for good and its descriptor is closed. Last callback.
+    pub on_close: Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn)>,
+}
+
+/// Makes the handler of pool member `index` (0, 1, 2, ... in the order of
+/// `connman_pool_add`). Fill `*out` and return `CONNMAN_OK`; any other value
+/// refuses and nothing is added. Called on the thread calling `connman_pool_add`.
+pub type connman_handler_factory = Option<
+    unsafe extern "C" fn(
+        factory_ctx: *mut c_void,
+        index: usize,
+        out: *mut connman_handler,
+    ) -> connman_result,
+>;
+
+/// Options of one connection. Get the defaults from `connman_options_default()` and
+/// change what you need; a NULL options pointer means the defaults. Times are in
+/// milliseconds. Invalid values make the call fail with `CONNMAN_ERR_INVALID_ARGUMENT`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct connman_options {
+    /// Delay before the first retry after a failed attempt (default 10; at least 1).
+    /// Each failure doubles it, up to `backoff_max_ms`; each delay is drawn at random
+    /// from [delay/2, delay] so that many clients do not retry in lockstep.
+    pub backoff_initial_ms: u32,
+    /// Ceiling of the backoff (default 128000; at least `backoff_initial_ms`).
+    pub backoff_max_ms: u32,
+    /// Longest time one connect attempt may take (default 10000; at least 1).
+    pub connect_timeout_ms: u32,
+    /// Reset the connection when nothing was received for this long (default 0: off).
+    pub idle_timeout_ms: u32,
+    /// A connection that drops within this time of connecting counts as a failed
+    /// attempt, so the backoff keeps growing against a server that accepts and closes
+    /// at once; one that lived longer is retried immediately (default 1000).
+    pub healthy_after_ms: u32,
+    /// Bytes `connman_send` may hold queued (default 1048576; 1 to 1073741824).
+    pub send_queue_limit: u32,
+    /// TCP keepalive idle time before the first probe (default 30000; 0: keepalive
+    /// off). Rounded up to whole seconds; at most 32767000.
+    pub keepalive_idle_ms: u32,
+    /// TCP keepalive interval between probes (default 10000; used when keepalive is on;
+    /// 1 to 32767000, rounded up to whole seconds).
+    pub keepalive_interval_ms: u32,
+    /// TCP keepalive probes before the peer is declared dead (default 3; 1 to 127).
+    pub keepalive_count: u32,
+    /// TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the
+    /// connection is dropped (default 60000; 0: the system's default).
+    pub user_timeout_ms: u32,
+    /// TCP_NODELAY: 1 (default) disables Nagle's algorithm, 0 keeps it.
+    pub nodelay: u32,
+}
+
+/// A snapshot of one connection, from `connman_get_stats`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct connman_stats {
+    /// One of the `CONNMAN_STATE_*` values.
+    pub state: connman_state,
+    /// errno of the last failure (connect error, ETIMEDOUT, socket error), 0 if none.
+    pub last_error: i32,
+    /// getaddrinfo's `EAI_*` code of the last failed name resolution, 0 if none.
+    pub last_resolve_error: i32,
+    /// Successful connects, the first included.
+    pub connects: u64,
+    /// Established connections that dropped.
+    pub resets: u64,
+    /// Connect attempts (one per address tried).
+    pub attempts: u64,
+    /// Failed attempts since the last successful connect.
+    pub consecutive_failures: u64,
+    /// Bytes delivered to `on_data`.
+    pub bytes_received: u64,
+    /// Bytes `connman_send` handed to the kernel.
+    pub bytes_sent: u64,
+    /// Bytes `connman_send` accepted but that were still queued at a reset, and dropped.
+    pub bytes_discarded: u64,
+    /// Bytes waiting in the send queue now.
+    pub send_queue_bytes: u64,
+}
+
+/// A snapshot of a pool, from `connman_pool_get_stats`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct connman_pool_stats {
+    /// Members ever added: valid indexes are 0 .. members-1.
+    pub members: usize,
+    /// Members connected now.
+    pub connected: usize,
+    /// Members whose `on_close` has run.
+    pub closed: usize,
+}
+
+/// The defaults as a constant (what `connman_options_default` returns).
+pub(crate) const DEFAULT_OPTIONS: connman_options = connman_options {
+    backoff_initial_ms: 10,
+    backoff_max_ms: 128_000,
+    connect_timeout_ms: 10_000,
+    idle_timeout_ms: 0,
+    healthy_after_ms: 1_000,
+    send_queue_limit: 1 << 20,
+    keepalive_idle_ms: 30_000,
+    keepalive_interval_ms: 10_000,
+    keepalive_count: 3,
+    user_timeout_ms: 60_000,
+    nodelay: 1,
+};
+
+fn ms(v: u32) -> Duration {
+    Duration::from_millis(v as u64)
+}
+
+fn nonzero_ms(v: u32) -> Option<Duration> {
+    (v != 0).then(|| ms(v))
+}
+
+impl connman_options {
+    pub(crate) fn from_core(o: &Options) -> Self {
+        let m = |d: Duration| d.as_millis().min(u32::MAX as u128) as u32;
+        connman_options {
+            backoff_initial_ms: m(o.backoff_initial),
+            backoff_max_ms: m(o.backoff_max),
+            connect_timeout_ms: m(o.connect_timeout),
+            idle_timeout_ms: o.idle_timeout.map_or(0, m),
+            healthy_after_ms: m(o.healthy_after),
+            send_queue_limit: o.send_queue_limit.min(u32::MAX as usize) as u32,
+            keepalive_idle_ms: o.keepalive_idle.map_or(0, m),
+            keepalive_interval_ms: m(o.keepalive_interval),
+            keepalive_count: o.keepalive_count,
+            user_timeout_ms: o.user_timeout.map_or(0, m),
+            nodelay: o.nodelay as u32,
+        }
+    }
+
+    pub(crate) fn to_core(&self) -> Result<Options> {
+        if self.nodelay > 1 {
+            return Err(Error::InvalidArgument);
+        }
+        let o = Options {
+            backoff_initial: ms(self.backoff_initial_ms),
+            backoff_max: ms(self.backoff_max_ms),
+            connect_timeout: ms(self.connect_timeout_ms),
+            idle_timeout: nonzero_ms(self.idle_timeout_ms),
+            healthy_after: ms(self.healthy_after_ms),
+            send_queue_limit: self.send_queue_limit as usize,
+            keepalive_idle: nonzero_ms(self.keepalive_idle_ms),
+            keepalive_interval: ms(self.keepalive_interval_ms),
+            keepalive_count: self.keepalive_count,
+            user_timeout: nonzero_ms(self.user_timeout_ms),
+            nodelay: self.nodelay == 1,
+        };
+        o.validate()?;
+        Ok(o)
+    }
+}
+
+impl From<Stats> for connman_stats {
+    fn from(s: Stats) -> Self {
+        connman_stats {
+            state: s.state.code(),
+            last_error: s.last_error,
+            last_resolve_error: s.last_resolve_error,
+            connects: s.connects,
+            resets: s.resets,
+            attempts: s.attempts,
+            consecutive_failures: s.consecutive_failures,
+            bytes_received: s.bytes_received,
+            bytes_sent: s.bytes_sent,
+            bytes_discarded: s.bytes_discarded,
+            send_queue_bytes: s.send_queue_bytes,
+        }
+    }
+}
+
+impl From<PoolStats> for connman_pool_stats {
+    fn from(s: PoolStats) -> Self {
+        connman_pool_stats {
+            members: s.members,
+            connected: s.connected,
+            closed: s.closed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_options_constant_matches_core_defaults() {
+        assert_eq!(DEFAULT_OPTIONS, connman_options::from_core(&Options::default()));
+        assert_eq!(DEFAULT_OPTIONS.to_core().unwrap(), Options::default());
+    }
+
+    #[test]
+    fn bad_options_are_rejected() {
+        let cases: [fn(&mut connman_options); 8] = [
+            |o| o.backoff_initial_ms = 0,
+            |o| o.backoff_max_ms = 5,
+            |o| o.connect_timeout_ms = 0,
+            |o| o.send_queue_limit = 0,
+            |o| o.keepalive_count = 0,
+            |o| o.keepalive_idle_ms = 40_000_000,
+            |o| o.nodelay = 2,
+            |o| o.send_queue_limit = u32::MAX,
+        ];
+        for (i, f) in cases.iter().enumerate() {
+            let mut o = DEFAULT_OPTIONS;
+            f(&mut o);
+            assert_eq!(o.to_core(), Err(Error::InvalidArgument), "case {i}");
+        }
+    }
+}

@@ -1,0 +1,634 @@
+//! The reactor: one thread that owns every socket and timer of a runtime, waits in
+//! epoll_wait (with no timeout unless a timer is due), drives each connection's state
+//! machine and runs the application's callbacks.
+//!
+//! Connection phases: `Attempting` (a fresh nonblocking socket is connecting to one
+//! of the resolved addresses), `Up` (that socket was dup3'ed onto the stable
+//! descriptor number), `Waiting` (backoff timer armed), `Resolving` (a resolver
+//! thread is looking the host up). A drop shuts the stable descriptor down (writes
+//! fail, the number stays reserved) until the next connected socket replaces it.
+
+use crate::backoff::{Backoff, Rng};
+use crate::connection::{token, ConnShared, READ_EVENTS};
+use crate::handler::Handler;
+use crate::registry;
+use crate::resolve::Job;
+use crate::runtime::{self, Cmd, RuntimeShared, WAKE_TOKEN};
+use crate::stats::{Counters, State};
+use crate::sys::{self, ConnectStart};
+use crate::timer::{Timer, TimerKind, Timers};
+use crossbeam_channel::Receiver;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Bytes read per recv; also the largest slice one on_data call gets.
+const READ_BUF: usize = 256 * 1024;
+/// recv calls per readiness event before other connections get a turn.
+const READS_PER_EVENT: usize = 8;
+const MAX_EVENTS: usize = 1024;
+
+enum Phase {
+    Waiting,
+    Resolving,
+    Attempting {
+        addrs: Vec<SocketAddr>,
+        idx: usize,
+        sock: RawFd,
+    },
+    Up,
+}
+
+struct Entry {
+    sh: Arc<ConnShared>,
+    phase: Phase,
+    /// Bumped on every phase change; timers and lookups of older generations are stale.
+    gen: u64,
+    backoff: Backoff,
+    ever_connected: bool,
+    up_since: Instant,
+    last_rx: Instant,
+}
+
+pub(crate) struct Reactor {
+    rt: Arc<RuntimeShared>,
+    rx: Receiver<Cmd>,
+    conns: HashMap<u64, Entry>,
+    timers: Timers,
+    rng: Rng,
+    buf: Vec<u8>,
+    stopping: bool,
+}
+
+/// Which callback to run.
+enum Call<'a> {
+    Connect(RawFd),
+    Reset,
+    Reconnect(RawFd),
+    Data(&'a [u8]),
+    Close,
+}
+
+/// Runs one callback, unless disconnect was asked (then only on_close runs). A
+/// panic in the application's handler is reported and contained.
+fn invoke(sh: &ConnShared, call: Call<'_>) {
+    let is_close = matches!(call, Call::Close);
+    if !is_close && sh.closing.load(SeqCst) {
+        return;
+    }
+    let h: &dyn Handler = &*sh.handler;
+    let conn = sh.conn();
+    let name = match call {
+        Call::Connect(_) => "on_connect",
+        Call::Reset => "on_reset",
+        Call::Reconnect(_) => "on_reconnect",
+        Call::Data(_) => "on_data",
+        Call::Close => "on_close",
+    };
+    let r = catch_unwind(AssertUnwindSafe(|| match call {
+        Call::Connect(fd) => h.on_connect(conn, fd),
+        Call::Reset => h.on_reset(conn),
+        Call::Reconnect(fd) => h.on_reconnect(conn, fd),
+        Call::Data(d) => h.on_data(conn, d),
+        Call::Close => h.on_close(conn),
+    }));
+    if r.is_err() {
+        eprintln!(
+            "connman: handler {name} of connection {} panicked; the connection keeps being managed",
+            sh.id
+        );
+    }
+}
+
+impl Reactor {
+    pub fn new(rt: Arc<RuntimeShared>, rx: Receiver<Cmd>) -> Self {
+        let seed = Instant::now().elapsed().as_nanos() as u64
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+            ^ (std::process::id() as u64) << 32;
+        Reactor {
+            rt,
+            rx,
+            conns: HashMap::new(),
+            timers: Timers::default(),
+            rng: Rng::seeded(seed),
+            buf: vec![0; READ_BUF],
+            stopping: false,
+        }
+    }
+
+    pub fn run(mut self) {
+        runtime::mark_reactor_thread();
+        let mut events = sys::new_events(MAX_EVENTS);
+        loop {
+            let timeout = self.timers.timeout_ms(Instant::now());
+            let n = match sys::epoll_wait(self.rt.epfd, &mut events, timeout) {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("connman: epoll_wait failed: {e}");
+                    0
+                }
+            };
+            for ev in &events[..n] {
+                let (bits, tok) = sys::event_parts(ev);
+                self.guarded(|r| r.on_event(bits, tok));
+            }
+            self.guarded(|r| r.drain_commands());
+            self.guarded(|r| r.run_timers());
+            if self.stopping && self.conns.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// Contains a bug in the reactor itself: report it and keep serving the others.
+    fn guarded(&mut self, f: impl FnOnce(&mut Self)) {
+        if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
+            eprintln!("connman: internal error in the reactor (panic caught); continuing");
+        }
+    }
+
+    fn on_event(&mut self, bits: u32, tok: u64) {
+        if tok == WAKE_TOKEN {
+            self.rt.woken();
+            return;
+        }
+        let id = tok >> 1;
+        if tok & 1 == 1 {
+            self.attempt_ready(id, bits);
+        } else {
+            self.io_ready(id, bits);
+        }
+    }
+
+    fn drain_commands(&mut self) {
+        while let Ok(cmd) = self.rx.try_recv() {
+            match cmd {
+                Cmd::Start(sh, addrs) => self.start(sh, addrs),
+                Cmd::Disconnect(id) => self.close(id),
+                Cmd::Resolved { id, gen, result } => self.resolved(id, gen, result),
+                Cmd::Shutdown => {
+                    self.stopping = true;
+                    let ids: Vec<u64> = self.conns.keys().copied().collect();
+                    for id in ids {
+                        if let Some(e) = self.conns.get(&id) {
+                            let _ = e.sh.request_disconnect();
+                        }
+                        self.close(id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(t) = self.timers.pop_due(now) {
+            let Some(e) = self.conns.get(&t.conn) else {
+                continue;
+            };
+            if e.gen != t.gen {
+                continue;
+            }
+            match t.kind {
+                TimerKind::Retry => self.start_round(t.conn),
+                TimerKind::ConnectTimeout => self.attempt_failed(t.conn, libc::ETIMEDOUT),
+                TimerKind::Idle => {
+                    let idle = e.sh.opts.idle_timeout.unwrap_or_default();
+                    let due = e.last_rx + idle;
+                    if due <= now {
+                        self.dropped(t.conn, libc::ETIMEDOUT);
+                    } else {
+                        let gen = e.gen;
+                        self.timers.push(Timer {
+                            when: due,
+                            conn: t.conn,
+                            gen,
+                            kind: TimerKind::Idle,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, sh: Arc<ConnShared>, addrs: Vec<SocketAddr>) {
+        let id = sh.id;
+        let now = Instant::now();
+        let backoff = Backoff::new(sh.opts.backoff_initial, sh.opts.backoff_max);
+        self.conns.insert(
+            id,
+            Entry {
+                sh,
+                phase: Phase::Waiting,
+                gen: 0,
+                backoff,
+                ever_connected: false,
+                up_since: now,
+                last_rx: now,
+            },
+        );
+        if self.stopping {
+            self.close(id);
+            return;
+        }
+        self.try_addrs(id, addrs);
+    }
+
+    /// A new round of attempts: fresh name resolution unless the host is numeric.
+    fn start_round(&mut self, id: u64) {
+        let Some(e) = self.conns.get_mut(&id) else {
+            return;
+        };
+        e.gen += 1;
+        if let Some(addr) = e.sh.numeric {
+            self.try_addrs(id, vec![addr]);
+            return;
+        }
+        e.phase = Phase::Resolving;
+        let job = Job {
+            id,
+            gen: e.gen,
+            host: e.sh.host.clone(),
+            port: e.sh.port,
+        };
+        self.rt.resolver.submit(job, Arc::downgrade(&self.rt));
+    }
+
+    fn resolved(&mut self, id: u64, gen: u64, result: Result<Vec<SocketAddr>, i32>) {
+        let Some(e) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if e.gen != gen || !matches!(e.phase, Phase::Resolving) {
+            return;
+        }
+        match result {
+            Ok(addrs) => self.try_addrs(id, addrs),
+            Err(code) => {
+                e.sh.counters.last_resolve_error.store(code, Relaxed);
+                Counters::add(&e.sh.counters.consecutive_failures, 1);
+                self.schedule_retry(id);
+            }
+        }
+    }
+
+    fn try_addrs(&mut self, id: u64, addrs: Vec<SocketAddr>) {
+        if let Some(e) = self.conns.get_mut(&id) {
+            e.phase = Phase::Attempting {
+                addrs,
+                idx: 0,
+                sock: -1,
+            };
+            self.try_current(id);
+        }
+    }
+
+    /// Starts a connect to the current address; on immediate failure moves on to the
+    /// next one, and when none is left, backs off.
+    fn try_current(&mut self, id: u64) {
+        loop {
+            let Some(e) = self.conns.get_mut(&id) else {
+                return;
+            };
+            let sh = e.sh.clone();
+            let Phase::Attempting { addrs, idx, sock } = &mut e.phase else {
+                return;
+            };
+            let Some(addr) = addrs.get(*idx).copied() else {
+                self.schedule_retry(id);
+                return;
+            };
+            Counters::add(&sh.counters.attempts, 1);
+            let fd = match sys::tcp_socket(addr.is_ipv6()) {
+                Ok(fd) => fd,
+                Err(err) => {
+                    note_failure(&sh, sys::errno_of(&err));
+                    *idx += 1;
+                    continue;
+                }
+            };
+            if let Err(err) = sys::apply_sockopts(fd, &sh.sockopts) {
+                sys::close(fd);
+                note_failure(&sh, sys::errno_of(&err));
+                *idx += 1;
+                continue;
+            }
+            match sys::connect(fd, &addr) {
+                Ok(ConnectStart::Done) => {
+                    *sock = fd;
+                    self.established(id);
+                    return;
+                }
+                Ok(ConnectStart::InProgress) => {
+                    if let Err(err) = sys::epoll_add(self.rt.epfd, fd, sys::EV_OUT, token(id, true)) {
+                        sys::close(fd);
+                        note_failure(&sh, sys::errno_of(&err));
+                        *idx += 1;
+                        continue;
+                    }
+                    *sock = fd;
+                    e.gen += 1;
+                    let gen = e.gen;
+                    self.timers.push(Timer {
+                        when: Instant::now() + sh.opts.connect_timeout,
+                        conn: id,
+                        gen,
+                        kind: TimerKind::ConnectTimeout,
+                    });
+                    return;
+                }
+                Err(err) => {
+                    sys::close(fd);
+                    note_failure(&sh, sys::errno_of(&err));
+                    *idx += 1;
+                    continue;
+                }
+            }
+        }
+    }
+
+    /// The in-flight attempt socket became writable or failed.
+    fn attempt_ready(&mut self, id: u64, bits: u32) {
+        let Some(e) = self.conns.get(&id) else {
+            return;
+        };
+        let Phase::Attempting { sock, .. } = e.phase else {
+            return;
+        };
+        if sock < 0 {
+            return;
+        }
+        let err = sys::socket_error(sock);
+        if err == 0 && bits & (sys::EV_ERR | sys::EV_HUP) == 0 {
+            self.established(id);
+        } else {
+            self.attempt_failed(id, if err == 0 { libc::ECONNREFUSED } else { err });
+        }
+    }
+
+    /// The current attempt failed (error or timeout): next address, or back off.
+    fn attempt_failed(&mut self, id: u64, errno: i32) {
+        let Some(e) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let sh = e.sh.clone();
+        let Phase::Attempting { idx, sock, .. } = &mut e.phase else {
+            return;
+        };
+        if *sock >= 0 {
+            sys::epoll_del(self.rt.epfd, *sock);
+            sys::close(*sock);
+            *sock = -1;
+        }
+        *idx += 1;
+        e.gen += 1;
+        note_failure(&sh, errno);
+        self.try_current(id);
+    }
+
+    /// The attempt socket is connected: move it onto the stable descriptor number.
+    fn established(&mut self, id: u64) {
+        let epfd = self.rt.epfd;
+        let Some(e) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let sh = e.sh.clone();
+        let Phase::Attempting { sock, .. } = &mut e.phase else {
+            return;
+        };
+        let fresh = std::mem::replace(sock, -1);
+        sys::epoll_del(epfd, fresh);
+        {
+            let mut io = sh.io.lock();
+            if let Err(err) = sys::dup3_cloexec(fresh, sh.fd) {
+                drop(io);
+                sys::close(fresh);
+                if let Phase::Attempting { idx, .. } = &mut e.phase {
+                    *idx += 1;
+                }
+                note_failure(&sh, sys::errno_of(&err));
+                self.try_current(id);
+                return;
+            }
+            sys::close(fresh);
+            let _ = sys::epoll_add(epfd, sh.fd, READ_EVENTS, token(id, false));
+            io.want_write = false;
+            if io.state != State::Closing && io.state != State::Closed {
+                io.state = State::Connected;
+            }
+        }
+        let now = Instant::now();
+        e.phase = Phase::Up;
+        e.gen += 1;
+        e.up_since = now;
+        e.last_rx = now;
+        let first = !e.ever_connected;
+        e.ever_connected = true;
+        let gen = e.gen;
+        Counters::add(&sh.counters.connects, 1);
+        sh.counters.consecutive_failures.store(0, Relaxed);
+        if let Some(idle) = sh.opts.idle_timeout {
+            self.timers.push(Timer {
+                when: now + idle,
+                conn: id,
+                gen,
+                kind: TimerKind::Idle,
+            });
+        }
+        set_pool_connected(&sh, true);
+        invoke(&sh, if first { Call::Connect(sh.fd) } else { Call::Reconnect(sh.fd) });
+    }
+
+    /// Readiness on the stable descriptor of an established connection.
+    fn io_ready(&mut self, id: u64, bits: u32) {
+        let Some(e) = self.conns.get(&id) else {
+            return;
+        };
+        if !matches!(e.phase, Phase::Up) {
+            return;
+        }
+        let sh = e.sh.clone();
+        if bits & sys::EV_OUT != 0 {
+            if let Err(errno) = flush(&sh) {
+                self.dropped(id, errno);
+                return;
+            }
+        }
+        if bits & (sys::EV_IN | sys::EV_RDHUP | sys::EV_HUP | sys::EV_ERR) == 0 {
+            return;
+        }
+        for _ in 0..READS_PER_EVENT {
+            match sys::recv(sh.fd, &mut self.buf) {
+                Ok(0) => {
+                    self.dropped(id, 0);
+                    return;
+                }
+                Ok(n) => {
+                    Counters::add(&sh.counters.bytes_received, n as u64);
+                    if let Some(e) = self.conns.get_mut(&id) {
+                        e.last_rx = Instant::now();
+                    }
+                    invoke(&sh, Call::Data(&self.buf[..n]));
+                    if n < self.buf.len() || sh.closing.load(SeqCst) {
+                        return;
+                    }
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(err) => {
+                    self.dropped(id, sys::errno_of(&err));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An established connection dropped (errno 0: the peer closed cleanly).
+    fn dropped(&mut self, id: u64, errno: i32) {
+        let epfd = self.rt.epfd;
+        let Some(e) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if !matches!(e.phase, Phase::Up) {
+            return;
+        }
+        let sh = e.sh.clone();
+        let discarded = {
+            let mut io = sh.io.lock();
+            sys::epoll_del(epfd, sh.fd);
+            sys::shutdown_both(sh.fd);
+            let n = io.queue.len();
+            io.queue.clear();
+            io.queue.shrink_to(64 * 1024);
+            io.want_write = false;
+            if io.state == State::Connected {
+                io.state = State::Reconnecting;
+            }
+            n
+        };
+        e.phase = Phase::Waiting;
+        e.gen += 1;
+        let lived = e.up_since.elapsed();
+        Counters::add(&sh.counters.bytes_discarded, discarded as u64);
+        Counters::add(&sh.counters.resets, 1);
+        if errno != 0 {
+            sh.counters.last_error.store(errno, Relaxed);
+        }
+        set_pool_connected(&sh, false);
+        invoke(&sh, Call::Reset);
+        if sh.closing.load(SeqCst) {
+            return; // the Disconnect command closes it
+        }
+        if lived >= sh.opts.healthy_after {
+            // A healthy connection dropped: the server is probably still there, so
+            // retry at once; the backoff starts over.
+            if let Some(e) = self.conns.get_mut(&id) {
+                e.backoff.reset();
+            }
+            self.start_round(id);
+        } else {
+            // It died right after connecting: count it as a failure (no hot loop).
+            Counters::add(&sh.counters.consecutive_failures, 1);
+            self.schedule_retry(id);
+        }
+    }
+
+    fn schedule_retry(&mut self, id: u64) {
+        let Some(e) = self.conns.get_mut(&id) else {
+            return;
+        };
+        e.phase = Phase::Waiting;
+        e.gen += 1;
+        let delay = e.backoff.next_delay(&mut self.rng);
+        self.timers.push(Timer {
+            when: Instant::now() + delay,
+            conn: id,
+            gen: e.gen,
+            kind: TimerKind::Retry,
+        });
+    }
+
+    /// Closes a connection for good and runs its on_close (last callback).
+    fn close(&mut self, id: u64) {
+        let Some(e) = self.conns.remove(&id) else {
+            return;
+        };
+        let sh = e.sh;
+        match e.phase {
+            Phase::Attempting { sock, .. } if sock >= 0 => {
+                sys::epoll_del(self.rt.epfd, sock);
+                sys::close(sock);
+            }
+            _ => {}
+        }
+        registry::unmap_conn(&sh);
+        let discarded = {
+            let mut io = sh.io.lock();
+            sys::epoll_del(self.rt.epfd, sh.fd);
+            let n = io.queue.len();
+            io.queue = Default::default();
+            io.want_write = false;
+            io.state = State::Closed;
+            sys::close(sh.fd);
+            n
+        };
+        Counters::add(&sh.counters.bytes_discarded, discarded as u64);
+        set_pool_connected(&sh, false);
+        invoke(&sh, Call::Close);
+        registry::remove_conn(id);
+        if let Some((pool, _)) = &sh.pool {
+            if let Some(pool) = pool.upgrade() {
+                pool.member_closed();
+            }
+        }
+        if self.timers.len() > 4 * self.conns.len() + 64 {
+            self.compact_timers();
+        }
+    }
+
+    /// Drops stale timers when many connections have gone (lazy cancellation).
+    fn compact_timers(&mut self) {
+        let conns = &self.conns;
+        self.timers
+            .retain(|t| conns.get(&t.conn).is_some_and(|e| e.gen == t.gen));
+    }
+}
+
+fn note_failure(sh: &ConnShared, errno: i32) {
+    sh.counters.last_error.store(errno, Relaxed);
+    Counters::add(&sh.counters.consecutive_failures, 1);
+}
+
+fn set_pool_connected(sh: &ConnShared, up: bool) {
+    if let Some((pool, index)) = &sh.pool {
+        if let Some(pool) = pool.upgrade() {
+            pool.set_connected(*index, sh.id, up);
+        }
+    }
+}
+
+/// Writes out the send queue; Err(errno) when the connection broke.
+fn flush(sh: &ConnShared) -> Result<(), i32> {
+    let mut io = sh.io.lock();
+    while !io.queue.is_empty() {
+        let (head, _) = io.queue.as_slices();
+        match sys::send(sh.fd, head) {
+            Ok(n) => {
+                io.queue.drain(..n);
+                Counters::add(&sh.counters.bytes_sent, n as u64);
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(err) => return Err(sys::errno_of(&err)),
+        }
+    }
+    if io.queue.is_empty() && io.want_write {
+        io.want_write = false;
+        let _ = sys::epoll_mod(sh.rt.epfd, sh.fd, READ_EVENTS, token(sh.id, false));
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! The process-wide registry: handle ids to live objects. Handles are plain ids, so a
+//! stale handle is a failed lookup (an error code), never a dangling pointer.
+//!
+//! Lock rule: the registry lock is only ever held for a lookup or an update, never
+//! while taking another lock or calling out.
+
+use crate::connection::ConnShared;
+use crate::error::{Error, Result};
+use crate::pool::PoolShared;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    conns: HashMap<u64, Arc<ConnShared>>,
+    by_fd: HashMap<RawFd, u64>,
+    /// Single (non-pool) connections by (host as given, port), oldest first.
+    by_endpoint: HashMap<(String, u16), Vec<u64>>,
+    pools: HashMap<u64, Arc<PoolShared>>,
+    pool_names: HashMap<String, u64>,
+}
+
+static REGISTRY: LazyLock<RwLock<Registry>> = LazyLock::new(Default::default);
+/// Ids for connections and pools; never reused, 0 is never issued.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+pub(crate) fn insert_conn(sh: &Arc<ConnShared>) {
+    let mut r = REGISTRY.write();
+    r.conns.insert(sh.id, sh.clone());
+    r.by_fd.insert(sh.fd, sh.id);
+    if sh.pool.is_none() {
+        r.by_endpoint
+            .entry((sh.host.clone(), sh.port))
+            .or_default()
+            .push(sh.id);
+    }
+}
+
+pub(crate) fn conn(id: u64) -> Result<Arc<ConnShared>> {
+    REGISTRY.read().conns.get(&id).cloned().ok_or(Error::NotFound)
+}
+
+pub(crate) fn conn_by_fd(fd: RawFd) -> Result<u64> {
+    REGISTRY.read().by_fd.get(&fd).copied().ok_or(Error::NotFound)
+}
+
+pub(crate) fn conn_by_endpoint(host: &str, port: u16) -> Result<u64> {
+    let r = REGISTRY.read();
+    r.by_endpoint
+        .get(&(host.to_owned(), port))
+        .and_then(|ids| ids.last().copied())
+        .ok_or(Error::NotFound)
+}
+
+/// Forgets the descriptor and endpoint of a closing connection (before its fd closes,
+/// so a reused descriptor number never maps to it). The id stays valid until
+/// [`remove_conn`], so that calls from inside on_close still see the connection.
+pub(crate) fn unmap_conn(sh: &ConnShared) {
+    let mut r = REGISTRY.write();
+    if r.by_fd.get(&sh.fd) == Some(&sh.id) {
+        r.by_fd.remove(&sh.fd);
+    }
+    let key = (sh.host.clone(), sh.port);
+    if let Some(ids) = r.by_endpoint.get_mut(&key) {
+        ids.retain(|&i| i != sh.id);
+        if ids.is_empty() {
+            r.by_endpoint.remove(&key);
+        }
+    }
+}
+
+pub(crate) fn remove_conn(id: u64) {
+    REGISTRY.write().conns.remove(&id);
+}
+
+pub(crate) fn all_conns() -> Vec<Arc<ConnShared>> {
+    REGISTRY.read().conns.values().cloned().collect()
+}
+
+pub(crate) fn insert_pool_if_free(p: Arc<PoolShared>) -> Result<()> {
+    let mut r = REGISTRY.write();
+    if r.pool_names.contains_key(&p.name) {
+        return Err(Error::Exists);
+    }
+    r.pool_names.insert(p.name.clone(), p.id);
+    r.pools.insert(p.id, p);
+    Ok(())
+}
+
+pub(crate) fn pool(id: u64) -> Result<Arc<PoolShared>> {
+    REGISTRY.read().pools.get(&id).cloned().ok_or(Error::NotFound)
+}
+
+pub(crate) fn pool_by_name(name: &str) -> Result<u64> {
+    REGISTRY
+        .read()
+        .pool_names
+        .get(name)
+        .copied()
+        .ok_or(Error::NotFound)
+}
+
+pub(crate) fn remove_pool(id: u64) {
+    let mut r = REGISTRY.write();
+    if let Some(p) = r.pools.remove(&id) {
+        if r.pool_names.get(&p.name) == Some(&id) {
+            r.pool_names.remove(&p.name);
+        }
+    }
+}
+
+pub(crate) fn all_pools() -> Vec<Arc<PoolShared>> {
+    REGISTRY.read().pools.values().cloned().collect()
+}

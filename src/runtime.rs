@@ -1,0 +1,148 @@
+//! The library's runtime: one reactor thread (plus resolver threads), started on the
+//! first connect and stopped by [`shutdown`]; a later connect starts a fresh one.
+//! Other threads talk to the reactor through a channel and an eventfd wake-up.
+
+use crate::connection::ConnShared;
+use crate::error::{Error, Result};
+use crate::reactor::Reactor;
+use crate::resolve::Resolver;
+use crate::sys;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Messages to the reactor.
+pub(crate) enum Cmd {
+    /// A new connection, with the addresses resolved for its first attempt.
+    Start(Arc<ConnShared>, Vec<SocketAddr>),
+    /// The application asked to disconnect this connection.
+    Disconnect(u64),
+    /// A resolver thread finished a lookup.
+    Resolved {
+        id: u64,
+        gen: u64,
+        result: std::result::Result<Vec<SocketAddr>, i32>,
+    },
+    /// Close everything and stop the reactor thread.
+    Shutdown,
+}
+
+/// What every thread shares with one reactor.
+pub(crate) struct RuntimeShared {
+    pub epfd: RawFd,
+    wakefd: RawFd,
+    tx: Sender<Cmd>,
+    wake_pending: AtomicBool,
+    /// False once shutdown began: no new connection may join this runtime.
+    pub accepting: Mutex<bool>,
+    pub resolver: Resolver,
+}
+
+/// epoll token of the wake-up eventfd; connection tokens are never 0.
+pub(crate) const WAKE_TOKEN: u64 = 0;
+
+impl RuntimeShared {
+    /// Sends a command and wakes the reactor (one eventfd write per batch).
+    pub fn post(&self, cmd: Cmd) {
+        if self.tx.send(cmd).is_ok() && !self.wake_pending.swap(true, Ordering::AcqRel) {
+            sys::eventfd_signal(self.wakefd);
+        }
+    }
+
+    /// Called by the reactor when the eventfd fired, before it drains the channel.
+    pub fn woken(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+        sys::eventfd_drain(self.wakefd);
+    }
+}
+
+impl Drop for RuntimeShared {
+    fn drop(&mut self) {
+        sys::close(self.wakefd);
+        sys::close(self.epfd);
+    }
+}
+
+struct Runtime {
+    shared: Arc<RuntimeShared>,
+    thread: JoinHandle<()>,
+}
+
+static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
+/// Serializes shutdowns, so that every caller returns only after the work is done.
+static SHUTDOWN: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    static IN_REACTOR: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True on the reactor thread, i.e. inside a callback.
+pub(crate) fn in_reactor() -> bool {
+    IN_REACTOR.with(|c| c.get())
+}
+
+pub(crate) fn mark_reactor_thread() {
+    IN_REACTOR.with(|c| c.set(true));
+}
+
+/// The running runtime, started if there is none.
+pub(crate) fn get_or_start() -> Result<Arc<RuntimeShared>> {
+    let mut guard = RUNTIME.lock();
+    if let Some(rt) = guard.as_ref() {
+        return Ok(rt.shared.clone());
+    }
+    let epfd = sys::epoll_create().map_err(|e| Error::Os(sys::errno_of(&e)))?;
+    let wakefd = match sys::eventfd() {
+        Ok(fd) => fd,
+        Err(e) => {
+            sys::close(epfd);
+            return Err(Error::Os(sys::errno_of(&e)));
+        }
+    };
+    let (tx, rx): (Sender<Cmd>, Receiver<Cmd>) = unbounded();
+    let shared = Arc::new(RuntimeShared {
+        epfd,
+        wakefd,
+        tx,
+        wake_pending: AtomicBool::new(false),
+        accepting: Mutex::new(true),
+        resolver: Resolver::default(),
+    });
+    sys::epoll_add(epfd, wakefd, sys::EV_IN, WAKE_TOKEN).map_err(|e| Error::Os(sys::errno_of(&e)))?;
+    let reactor = Reactor::new(shared.clone(), rx);
+    let thread = std::thread::Builder::new()
+        .name("connman-reactor".into())
+        .spawn(move || reactor.run())
+        .map_err(|e| Error::Os(sys::errno_of(&e)))?;
+    *guard = Some(Runtime {
+        shared: shared.clone(),
+        thread,
+    });
+    Ok(shared)
+}
+
+/// Disconnects everything, waits for every on_close, joins the library's threads.
+pub(crate) fn shutdown() -> Result<()> {
+    if in_reactor() {
+        return Err(Error::InCallback);
+    }
+    let _serial = SHUTDOWN.lock();
+    let rt = RUNTIME.lock().take();
+    if let Some(rt) = rt {
+        *rt.shared.accepting.lock() = false;
+        rt.shared.post(Cmd::Shutdown);
+        let _ = rt.thread.join();
+        rt.shared.resolver.stop();
+    }
+    // Pools without members never reached a reactor; forget them too.
+    for p in crate::registry::all_pools() {
+        p.mark_closing();
+        crate::registry::remove_pool(p.id);
+    }
+    Ok(())
+}

@@ -1,0 +1,353 @@
+//! Thin safe wrappers over the few system calls connman makes. Every `unsafe` block
+//! of the core lives here; everything above works with plain descriptors and slices.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// errno of an io::Error (EIO when it carries none).
+pub fn errno_of(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// Closes a descriptor, ignoring errors (there is nothing useful to do with them).
+pub fn close(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: closing an integer descriptor has no memory-safety preconditions.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// A nonblocking, close-on-exec TCP socket of the given family.
+pub fn tcp_socket(v6: bool) -> io::Result<RawFd> {
+    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+    // SAFETY: plain system call with integer arguments.
+    cvt(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })
+}
+
+fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: the pointer and length describe a live c_int on our stack.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const i32).cast(),
+            size_of::<i32>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// Socket options applied to every new socket of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct SockOpts {
+    pub nodelay: bool,
+    pub keepalive: Option<(u32, u32, u32)>,
+    pub user_timeout_ms: Option<u32>,
+}
+
+pub fn apply_sockopts(fd: RawFd, o: &SockOpts) -> io::Result<()> {
+    if o.nodelay {
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    }
+    if let Some((idle, intvl, cnt)) = o.keepalive {
+        setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle as i32)?;
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, intvl as i32)?;
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, cnt as i32)?;
+    }
+    if let Some(ms) = o.user_timeout_ms {
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms as i32)?;
+    }
+    Ok(())
+}
+
+fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_scope_id = a.scope_id();
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// Outcome of a nonblocking connect.
+pub enum ConnectStart {
+    Done,
+    InProgress,
+}
+
+pub fn connect(fd: RawFd, addr: &SocketAddr) -> io::Result<ConnectStart> {
+    let (storage, len) = to_sockaddr(addr);
+    // SAFETY: storage holds a valid sockaddr of `len` bytes.
+    let r = unsafe { libc::connect(fd, (&storage as *const libc::sockaddr_storage).cast(), len) };
+    if r == 0 {
+        return Ok(ConnectStart::Done);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINPROGRESS) | Some(libc::EAGAIN) | Some(libc::EINTR) => {
+            Ok(ConnectStart::InProgress)
+        }
+        _ => Err(e),
+    }
+}
+
+/// The pending error of a socket (SO_ERROR), 0 if none.
+pub fn socket_error(fd: RawFd) -> i32 {
+    let mut err: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: err and len are live locals of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut i32).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        errno_of(&io::Error::last_os_error())
+    } else {
+        err
+    }
+}
+
+/// Atomically puts the socket `from` on descriptor number `to` (close-on-exec).
+pub fn dup3_cloexec(from: RawFd, to: RawFd) -> io::Result<()> {
+    loop {
+        // SAFETY: plain system call with integer arguments.
+        let r = unsafe { libc::dup3(from, to, libc::O_CLOEXEC) };
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EBUSY) && e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// shutdown(SHUT_RDWR): the descriptor stays open (its number stays reserved) but
+/// every write on it fails.
+pub fn shutdown_both(fd: RawFd) {
+    // SAFETY: plain system call with integer arguments.
+    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+}
+
+/// send(2) with MSG_NOSIGNAL | MSG_DONTWAIT.
+pub fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: data is a live slice of data.len() bytes.
+        let r = unsafe {
+            libc::send(
+                fd,
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// recv(2) without blocking. Ok(0) is end of stream.
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is a live, writable slice of buf.len() bytes.
+        let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+// ---- epoll and eventfd ----
+
+pub const EV_IN: u32 = libc::EPOLLIN as u32;
+pub const EV_OUT: u32 = libc::EPOLLOUT as u32;
+pub const EV_RDHUP: u32 = libc::EPOLLRDHUP as u32;
+pub const EV_ERR: u32 = libc::EPOLLERR as u32;
+pub const EV_HUP: u32 = libc::EPOLLHUP as u32;
+
+pub fn epoll_create() -> io::Result<RawFd> {
+    // SAFETY: plain system call.
+    cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })
+}
+
+fn epoll_ctl(ep: RawFd, op: i32, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: token };
+    // SAFETY: ev is a live epoll_event; the kernel copies it.
+    cvt(unsafe { libc::epoll_ctl(ep, op, fd, &mut ev) }).map(drop)
+}
+
+pub fn epoll_add(ep: RawFd, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, events, token)
+}
+
+pub fn epoll_mod(ep: RawFd, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, events, token)
+}
+
+pub fn epoll_del(ep: RawFd, fd: RawFd) {
+    let _ = epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd, 0, 0);
+}
+
+/// One readiness event: (events, token).
+pub type Event = libc::epoll_event;
+
+pub fn new_events(n: usize) -> Vec<Event> {
+    vec![libc::epoll_event { events: 0, u64: 0 }; n]
+}
+
+pub fn event_parts(ev: &Event) -> (u32, u64) {
+    (ev.events, ev.u64)
+}
+
+/// Waits for events; `timeout_ms` -1 waits forever. EINTR returns 0 events.
+pub fn epoll_wait(ep: RawFd, events: &mut [Event], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: events is a live, writable array of events.len() epoll_event.
+    let r = unsafe {
+        libc::epoll_wait(
+            ep,
+            events.as_mut_ptr(),
+            events.len().min(i32::MAX as usize) as i32,
+            timeout_ms,
+        )
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            return Ok(0);
+        }
+        return Err(e);
+    }
+    Ok(r as usize)
+}
+
+pub fn eventfd() -> io::Result<RawFd> {
+    // SAFETY: plain system call.
+    cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
+}
+
+pub fn eventfd_signal(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64.
+    unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+}
+
+pub fn eventfd_drain(fd: RawFd) {
+    let mut v: u64 = 0;
+    // SAFETY: reads at most 8 bytes into a live u64.
+    unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+}
+
+// ---- name resolution ----
+
+/// Resolves `host` for TCP with getaddrinfo. Err carries the EAI_* code
+/// (for EAI_SYSTEM, the errno is folded in as a negative EAI code is not enough:
+/// the caller gets EAI_SYSTEM).
+pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, i32> {
+    let c_host = std::ffi::CString::new(host).map_err(|_| libc::EAI_NONAME)?;
+    // SAFETY: addrinfo is plain old data; all-zero is a valid value.
+    let mut hints: libc::addrinfo = unsafe { zeroed() };
+    hints.ai_family = libc::AF_UNSPEC;
+    hints.ai_socktype = libc::SOCK_STREAM;
+    hints.ai_protocol = libc::IPPROTO_TCP;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: c_host is a NUL-terminated string, hints a live addrinfo, res an out pointer.
+    let rc = unsafe { libc::getaddrinfo(c_host.as_ptr(), std::ptr::null(), &hints, &mut res) };
+    if rc != 0 {
+        return Err(rc);
+    }
+    let mut out: Vec<SocketAddr> = Vec::new();
+    let mut cur = res;
+    while !cur.is_null() {
+        // SAFETY: cur is a node of the list getaddrinfo returned and we have not freed.
+        let ai = unsafe { &*cur };
+        let addr = if ai.ai_family == libc::AF_INET && !ai.ai_addr.is_null() {
+            // SAFETY: for AF_INET, ai_addr points at a sockaddr_in.
+            let sin = unsafe { &*(ai.ai_addr as *const libc::sockaddr_in) };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()),
+                port,
+            )))
+        } else if ai.ai_family == libc::AF_INET6 && !ai.ai_addr.is_null() {
+            // SAFETY: for AF_INET6, ai_addr points at a sockaddr_in6.
+            let sin6 = unsafe { &*(ai.ai_addr as *const libc::sockaddr_in6) };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                port,
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        } else {
+            None
+        };
+        if let Some(a) = addr {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        cur = ai.ai_next;
+    }
+    // SAFETY: res came from a successful getaddrinfo and is freed once.
+    unsafe { libc::freeaddrinfo(res) };
+    if out.is_empty() {
+        return Err(libc::EAI_NONAME);
+    }
+    Ok(out)
+}
+
+/// A numeric address, without asking the resolver.
+pub fn parse_numeric(host: &str, port: u16) -> Option<SocketAddr> {
+    let h = host
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(host);
+    h.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, port))
+}
