@@ -97,6 +97,10 @@ mod tests {
             let mut b = Backoff::new(Duration::from_millis(1000), Duration::from_millis(1000));
             seen.insert(b.next_delay(&mut rng));
         }
-        assert!(seen.len() > 50, "jitter should spread delays, got {}", seen.len());
+        assert!(
+            seen.len() > 50,
+            "jitter should spread delays, got {}",
+            seen.len()
+        );
     }
 }

@@ -287,7 +287,12 @@ impl Drop for Prepared {
 }
 
 /// Opens a managed connection to `host:port` (see the crate docs).
-pub fn connect(port: u16, host: &str, handler: Arc<dyn Handler>, options: &Options) -> Result<Conn> {
+pub fn connect(
+    port: u16,
+    host: &str,
+    handler: Arc<dyn Handler>,
+    options: &Options,
+) -> Result<Conn> {
     let sh = Prepared::new(port, host, options)?.start(handler, None)?;
     Ok(sh.conn())
 }

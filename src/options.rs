@@ -70,7 +70,9 @@ impl Options {
             && self.backoff_max <= MAX_DELAY
             && !self.connect_timeout.is_zero()
             && self.connect_timeout <= MAX_DELAY
-            && self.idle_timeout.is_none_or(|d| !d.is_zero() && d <= MAX_DELAY)
+            && self
+                .idle_timeout
+                .is_none_or(|d| !d.is_zero() && d <= MAX_DELAY)
             && self.healthy_after <= MAX_DELAY
             && self.send_queue_limit > 0
             && self.send_queue_limit <= MAX_SEND_QUEUE

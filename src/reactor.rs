@@ -326,7 +326,8 @@ impl Reactor {
                     return;
                 }
                 Ok(ConnectStart::InProgress) => {
-                    if let Err(err) = sys::epoll_add(self.rt.epfd, fd, sys::EV_OUT, token(id, true)) {
+                    if let Err(err) = sys::epoll_add(self.rt.epfd, fd, sys::EV_OUT, token(id, true))
+                    {
                         sys::close(fd);
                         note_failure(&sh, sys::errno_of(&err));
                         *idx += 1;
@@ -442,7 +443,14 @@ impl Reactor {
             });
         }
         set_pool_connected(&sh, true);
-        invoke(&sh, if first { Call::Connect(sh.fd) } else { Call::Reconnect(sh.fd) });
+        invoke(
+            &sh,
+            if first {
+                Call::Connect(sh.fd)
+            } else {
+                Call::Reconnect(sh.fd)
+            },
+        );
     }
 
     /// Readiness on the stable descriptor of an established connection.

@@ -44,11 +44,21 @@ pub(crate) fn insert_conn(sh: &Arc<ConnShared>) {
 }
 
 pub(crate) fn conn(id: u64) -> Result<Arc<ConnShared>> {
-    REGISTRY.read().conns.get(&id).cloned().ok_or(Error::NotFound)
+    REGISTRY
+        .read()
+        .conns
+        .get(&id)
+        .cloned()
+        .ok_or(Error::NotFound)
 }
 
 pub(crate) fn conn_by_fd(fd: RawFd) -> Result<u64> {
-    REGISTRY.read().by_fd.get(&fd).copied().ok_or(Error::NotFound)
+    REGISTRY
+        .read()
+        .by_fd
+        .get(&fd)
+        .copied()
+        .ok_or(Error::NotFound)
 }
 
 pub(crate) fn conn_by_endpoint(host: &str, port: u16) -> Result<u64> {
@@ -95,7 +105,12 @@ pub(crate) fn insert_pool_if_free(p: Arc<PoolShared>) -> Result<()> {
 }
 
 pub(crate) fn pool(id: u64) -> Result<Arc<PoolShared>> {
-    REGISTRY.read().pools.get(&id).cloned().ok_or(Error::NotFound)
+    REGISTRY
+        .read()
+        .pools
+        .get(&id)
+        .cloned()
+        .ok_or(Error::NotFound)
 }
 
 pub(crate) fn pool_by_name(name: &str) -> Result<u64> {

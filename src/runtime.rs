@@ -113,7 +113,8 @@ pub(crate) fn get_or_start() -> Result<Arc<RuntimeShared>> {
         accepting: Mutex::new(true),
         resolver: Resolver::default(),
     });
-    sys::epoll_add(epfd, wakefd, sys::EV_IN, WAKE_TOKEN).map_err(|e| Error::Os(sys::errno_of(&e)))?;
+    sys::epoll_add(epfd, wakefd, sys::EV_IN, WAKE_TOKEN)
+        .map_err(|e| Error::Os(sys::errno_of(&e)))?;
     let reactor = Reactor::new(shared.clone(), rx);
     let thread = std::thread::Builder::new()
         .name("connman-reactor".into())

@@ -105,8 +105,7 @@ pub struct connman_handler {
     pub on_reset: Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn)>,
     /// The connection is back, on the same descriptor number `on_connect` gave.
     /// Socket options set by hand on the old socket must be set again here.
-    pub on_reconnect:
-        Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn, fd: c_int)>,
+    pub on_reconnect: Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn, fd: c_int)>,
     /// `len` bytes arrived (len > 0). `data` is valid only during the call.
     pub on_data: Option<
         unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn, data: *const u8, len: usize),
@@ -244,7 +243,7 @@ impl connman_options {
         }
     }
 
-    pub(crate) fn to_core(&self) -> Result<Options> {
+    pub(crate) fn to_core(self) -> Result<Options> {
         if self.nodelay > 1 {
             return Err(Error::InvalidArgument);
         }
@@ -300,7 +299,10 @@ mod tests {
 
     #[test]
     fn default_options_constant_matches_core_defaults() {
-        assert_eq!(DEFAULT_OPTIONS, connman_options::from_core(&Options::default()));
+        assert_eq!(
+            DEFAULT_OPTIONS,
+            connman_options::from_core(&Options::default())
+        );
         assert_eq!(DEFAULT_OPTIONS.to_core().unwrap(), Options::default());
     }
 

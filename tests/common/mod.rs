@@ -1,0 +1,330 @@
+//! Test support shared by the Rust integration tests: the project's flaky echo
+//! server (src/bin/flaky-echo.rs, spawned as a process and steered through stdin),
+//! a recording handler, and waiting on conditions with deadlines.
+#![allow(dead_code)]
+
+use connman::{Conn, Handler};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Tests in one binary share the library's process-wide state (and count the
+/// process's descriptors and threads), so they run one at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Polls `cond` until it holds or `DEADLINE` passes; returns whether it held.
+pub fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
+    wait_for(DEADLINE, &mut cond)
+}
+
+pub fn wait_for(limit: Duration, cond: &mut dyn FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The flaky echo server, steered through its stdin protocol.
+pub struct Server {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    pub port: u16,
+}
+
+impl Server {
+    pub fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flaky-echo"))
+            .args(args)
+            .arg("--quiet")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("flaky-echo starts");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Server {
+            child,
+            stdin,
+            stdout,
+            port,
+        }
+    }
+
+    pub fn echo() -> Server {
+        Server::start(&[])
+    }
+
+    /// Sends one command and waits for its `OK` line; returns that line.
+    pub fn cmd(&mut self, c: &str) -> String {
+        writeln!(self.stdin, "{c}").unwrap();
+        self.stdin.flush().unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert!(line.starts_with("OK"), "server answered {line:?} to {c:?}");
+        line.trim().to_owned()
+    }
+
+    /// A field of the `stats` answer.
+    pub fn stat(&mut self, key: &str) -> u64 {
+        let line = self.cmd("stats");
+        line.split_whitespace()
+            .find_map(|kv| {
+                kv.strip_prefix(&format!("{key}="))
+                    .map(|v| v.parse().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Code run inside a callback, before it is recorded.
+pub type Hook = Box<dyn FnMut(Conn, &Ev) + Send>;
+
+/// One callback as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ev {
+    Connect(i32),
+    Reset,
+    Reconnect(i32),
+    Data(Vec<u8>),
+    Close,
+}
+
+/// A handler that records every callback, checks that callbacks never overlap,
+/// and can run a hook inside a callback.
+#[derive(Default)]
+pub struct Recorder {
+    pub events: Mutex<Vec<Ev>>,
+    cv: Condvar,
+    busy: AtomicBool,
+    pub overlaps: AtomicUsize,
+    pub hook: Mutex<Option<Hook>>,
+}
+
+impl Recorder {
+    pub fn new() -> Arc<Recorder> {
+        Arc::new(Recorder::default())
+    }
+
+    pub fn with_hook(hook: impl FnMut(Conn, &Ev) + Send + 'static) -> Arc<Recorder> {
+        let r = Recorder::default();
+        *r.hook.lock().unwrap() = Some(Box::new(hook));
+        Arc::new(r)
+    }
+
+    fn record(&self, conn: Conn, ev: Ev) {
+        if self.busy.swap(true, SeqCst) {
+            self.overlaps.fetch_add(1, SeqCst);
+        }
+        if let Some(h) = self.hook.lock().unwrap().as_mut() {
+            h(conn, &ev);
+        }
+        self.events.lock().unwrap().push(ev);
+        self.busy.store(false, SeqCst);
+        self.cv.notify_all();
+    }
+
+    pub fn events(&self) -> Vec<Ev> {
+        self.events.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, f: impl Fn(&Ev) -> bool) -> usize {
+        self.events.lock().unwrap().iter().filter(|e| f(e)).count()
+    }
+
+    /// Waits until `f` holds for the recorded events, up to the deadline.
+    pub fn wait(&self, f: impl Fn(&[Ev]) -> bool) -> bool {
+        let end = Instant::now() + DEADLINE;
+        let mut g = self.events.lock().unwrap();
+        loop {
+            if f(&g) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= end {
+                return false;
+            }
+            g = self.cv.wait_timeout(g, end - now).unwrap().0;
+        }
+    }
+
+    pub fn received(&self) -> Vec<u8> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Data(d) => Some(d.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// Checks the SPEC's ordering guarantees on the recorded sequence.
+    pub fn assert_contract(&self) {
+        let ev = self.events();
+        assert_eq!(self.overlaps.load(SeqCst), 0, "callbacks overlapped");
+        let mut fd = None;
+        let mut up = false;
+        let mut closed = false;
+        for (i, e) in ev.iter().enumerate() {
+            assert!(!closed, "callback {e:?} after on_close in {ev:?}");
+            match e {
+                Ev::Connect(f) => {
+                    assert_eq!(i, 0, "on_connect must be first: {ev:?}");
+                    fd = Some(*f);
+                    up = true;
+                }
+                Ev::Reset => {
+                    assert!(up, "on_reset while not up: {ev:?}");
+                    up = false;
+                }
+                Ev::Reconnect(f) => {
+                    assert!(!up && fd.is_some(), "on_reconnect out of order: {ev:?}");
+                    assert_eq!(Some(*f), fd, "descriptor changed across reconnect");
+                    up = true;
+                }
+                Ev::Data(_) => assert!(up, "on_data while not up"),
+                Ev::Close => closed = true,
+            }
+        }
+        assert_eq!(
+            ev.iter().filter(|e| **e == Ev::Close).count(),
+            1,
+            "on_close exactly once: {ev:?}"
+        );
+    }
+}
+
+impl Handler for Recorder {
+    fn on_connect(&self, conn: Conn, fd: i32) {
+        self.record(conn, Ev::Connect(fd));
+    }
+    fn on_reset(&self, conn: Conn) {
+        self.record(conn, Ev::Reset);
+    }
+    fn on_reconnect(&self, conn: Conn, fd: i32) {
+        self.record(conn, Ev::Reconnect(fd));
+    }
+    fn on_data(&self, conn: Conn, data: &[u8]) {
+        self.record(conn, Ev::Data(data.to_vec()));
+    }
+    fn on_close(&self, conn: Conn) {
+        self.record(conn, Ev::Close);
+    }
+}
+
+pub fn is_connect(e: &Ev) -> bool {
+    matches!(e, Ev::Connect(_))
+}
+pub fn is_reconnect(e: &Ev) -> bool {
+    matches!(e, Ev::Reconnect(_))
+}
+
+/// Descriptors open in this process.
+pub fn open_fds() -> Vec<i32> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Threads of this process.
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// Thread ids of this process whose name starts with `prefix`.
+pub fn threads_named(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| {
+            let tid = e.ok()?.file_name().to_str()?.to_owned();
+            let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).ok()?;
+            comm.trim().starts_with(prefix).then_some(tid)
+        })
+        .collect()
+}
+
+/// A listener that never accepts and whose accept queue is full, so further SYNs
+/// are dropped: connects to it stay in flight until they time out.
+pub struct Blackhole {
+    fd: i32,
+    fillers: Vec<std::net::TcpStream>,
+    pub port: u16,
+}
+
+impl Blackhole {
+    pub fn new() -> Blackhole {
+        // SAFETY: plain system calls on a socket we own; the sockaddr is a live local.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0);
+            let mut sa: libc::sockaddr_in = std::mem::zeroed();
+            sa.sin_family = libc::AF_INET as u16;
+            sa.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+            assert_eq!(
+                libc::bind(
+                    fd,
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of_val(&sa) as u32
+                ),
+                0
+            );
+            assert_eq!(libc::listen(fd, 0), 0);
+            let mut len = std::mem::size_of_val(&sa) as u32;
+            libc::getsockname(fd, (&mut sa as *mut libc::sockaddr_in).cast(), &mut len);
+            let port = u16::from_be(sa.sin_port);
+            let mut fillers = Vec::new();
+            // Fill the accept queue (backlog 0 still admits one or two).
+            for _ in 0..4 {
+                match std::net::TcpStream::connect_timeout(
+                    &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                    Duration::from_millis(200),
+                ) {
+                    Ok(s) => fillers.push(s),
+                    Err(_) => break,
+                }
+            }
+            Blackhole { fd, fillers, port }
+        }
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        self.fillers.clear();
+        // SAFETY: closing our own listening socket.
+        unsafe { libc::close(self.fd) };
+    }
+}
