@@ -127,7 +127,7 @@ impl Reactor {
         runtime::mark_reactor_thread();
         let mut events = sys::new_events(MAX_EVENTS);
         loop {
-            let timeout = self.timers.timeout_ms(Instant::now());
+            let timeout = self.next_timeout();
             let n = match sys::epoll_wait(self.rt.epfd, &mut events, timeout) {
                 Ok(n) => n,
                 Err(e) => {
@@ -145,6 +145,15 @@ impl Reactor {
                 break;
             }
         }
+    }
+
+    /// Milliseconds until the next live timer (-1: none). Stale timers at the top of
+    /// the heap are dropped first, so a cancelled timer never wakes the reactor.
+    fn next_timeout(&mut self) -> i32 {
+        let conns = &self.conns;
+        self.timers
+            .prune_top(|t| conns.get(&t.conn).is_some_and(|e| e.gen == t.gen));
+        self.timers.timeout_ms(Instant::now())
     }
 
     /// Contains a bug in the reactor itself: report it and keep serving the others.

@@ -53,6 +53,16 @@ impl Timers {
         }
     }
 
+    /// Pops timers from the top while `live` says they are stale.
+    pub fn prune_top(&mut self, mut live: impl FnMut(&Timer) -> bool) {
+        while let Some(Reverse(t)) = self.heap.peek() {
+            if live(t) {
+                break;
+            }
+            self.heap.pop();
+        }
+    }
+
     /// Keeps only the timers `keep` approves.
     pub fn retain(&mut self, mut keep: impl FnMut(&Timer) -> bool) {
         self.heap.retain(|Reverse(t)| keep(t));

@@ -435,3 +435,25 @@ fn callbacks_are_serial_and_may_call_any_function() {
     connman::shutdown().unwrap();
     rec.assert_contract();
 }
+
+#[test]
+fn ipv6_numeric_and_latest_single_lookup() {
+    let _s = serial();
+    let srv = Server::start(&["--host", "::1"]);
+    let a = Recorder::new();
+    let b = Recorder::new();
+    let ca = connman::connect(srv.port, "::1", a.clone(), &opts()).unwrap();
+    let cb = connman::connect(srv.port, "[::1]", b.clone(), &opts()).unwrap();
+    let cc = connman::connect(srv.port, "::1", Recorder::new(), &opts()).unwrap();
+    assert!(a.wait(|e| e.iter().any(is_connect)) && b.wait(|e| e.iter().any(is_connect)));
+    // The most recent single connection to exactly that host string wins.
+    assert_eq!(connman::get_connection(srv.port, "::1").unwrap(), cc);
+    assert_eq!(connman::get_connection(srv.port, "[::1]").unwrap(), cb);
+    cc.disconnect().unwrap();
+    assert!(wait_until(
+        || connman::get_connection(srv.port, "::1") == Ok(ca)
+    ));
+    ca.send(b"v6").unwrap();
+    assert!(wait_until(|| a.received() == b"v6"));
+    connman::shutdown().unwrap();
+}
