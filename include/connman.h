@@ -355,7 +355,8 @@ typedef struct connman_pool_stats {
 #define CONNMAN_STATE_CLOSING 3
 
 /**
- * `on_close` is running (only observable from inside it).
+ * Closed: `on_close` is running (after it returns the handle is stale and
+ * `connman_get_stats` returns `CONNMAN_ERR_NOT_FOUND`).
  */
 #define CONNMAN_STATE_CLOSED 4
 
@@ -479,7 +480,10 @@ connman_result connman_shutdown(void);
 /**
  * Creates an empty pool named `name` (NUL-terminated UTF-8, 1 to 255 bytes) whose
  * members get their handlers from `factory` (called with `factory_ctx`, on the
- * thread that calls `connman_pool_add`). On success `*out` receives the handle.
+ * thread that calls `connman_pool_add`). `factory_ctx` must stay valid until the
+ * pool is released: the factory is never called after `connman_pool_disconnect`
+ * (or `connman_disconnect_all`, `connman_shutdown`) returns. On success `*out`
+ * receives the handle.
  * Errors: `CONNMAN_ERR_INVALID_ARGUMENT` (NULL or bad name, NULL factory or out),
  * `CONNMAN_ERR_EXISTS` (the name is taken, including by a pool still closing).
  */

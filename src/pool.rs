@@ -98,6 +98,9 @@ impl Pool {
             return Err(Error::InCallback);
         }
         let prepared = Prepared::new(port, host, options)?;
+        // Start the library thread before the factory runs, so that once a handler
+        // exists nothing but a concurrent shutdown racing this call can fail.
+        crate::runtime::get_or_start()?;
         let mut factory = p.factory.lock();
         if p.closing.load(SeqCst) {
             return Err(Error::Closed);

@@ -49,7 +49,8 @@ pub const CONNMAN_STATE_CONNECTED: connman_state = 1;
 pub const CONNMAN_STATE_RECONNECTING: connman_state = 2;
 /// Disconnect was requested; `on_close` has not run yet.
 pub const CONNMAN_STATE_CLOSING: connman_state = 3;
-/// `on_close` is running (only observable from inside it).
+/// Closed: `on_close` is running (after it returns the handle is stale and
+/// `connman_get_stats` returns `CONNMAN_ERR_NOT_FOUND`).
 pub const CONNMAN_STATE_CLOSED: connman_state = 4;
 
 /// Longest host name accepted, in bytes (the DNS limit).
