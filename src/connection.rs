@@ -47,7 +47,12 @@ impl Conn {
         Ok(sh.fd)
     }
 
-    /// Queues `data` for sending (see [`ConnShared::send`] for the rules).
+    /// Sends `data`: written at once when nothing is queued, otherwise queued (bounded
+    /// by [`Options::send_queue_limit`]) and written by the library thread, in order.
+    /// All or nothing: on error nothing of `data` was queued. Never raises SIGPIPE.
+    /// Errors: [`Error::NotConnected`] while down, [`Error::WouldBlock`] when the
+    /// queue is full, [`Error::TooLarge`] when `data` exceeds the whole queue,
+    /// [`Error::Closed`] after disconnect, [`Error::NotFound`] for a stale handle.
     pub fn send(self, data: &[u8]) -> Result<()> {
         registry::conn(self.id)?.send(data)
     }

@@ -1,6 +1,6 @@
 //! The C ABI: a thin layer over the safe core. No logic lives here: each function
 //! checks its arguments (through [`check`]), calls the core, and turns the outcome
-//! into a `connman_result`. Every body runs inside [`ffi_guard!`], so no Rust panic
+//! into a `connman_result`. Every body runs inside `ffi_guard!`, so no Rust panic
 //! crosses into C. `include/connman.h` is generated from this module by cbindgen.
 
 #![allow(non_camel_case_types)]
