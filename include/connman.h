@@ -77,7 +77,7 @@ typedef struct connman_options {
   /**
    * A connection that drops within this time of connecting counts as a failed
    * attempt, so the backoff keeps growing against a server that accepts and closes
-   * at once; one that lived longer is retried immediately (default 1000).
+   * at once; one that lived longer is retried immediately (default 1000; at least 1).
    */
   uint32_t healthy_after_ms;
   /**
@@ -100,7 +100,7 @@ typedef struct connman_options {
   uint32_t keepalive_count;
   /**
    * TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the
-   * connection is dropped (default 60000; 0: the system's default).
+   * connection is dropped (default 60000; 0: the system's default; at most 2147483647).
    */
   uint32_t user_timeout_ms;
   /**
@@ -472,8 +472,10 @@ connman_result connman_disconnect_all(void);
  * Disconnects everything, waits until every `on_close` has run and the library's
  * threads have exited, and releases every descriptor the library opened. Handles
  * become stale; a later `connman_connect` starts the library afresh. From inside a
- * callback it does nothing and returns `CONNMAN_ERR_IN_CALLBACK`. It waits for name
- * lookups in progress to finish.
+ * callback (or a pool factory) it does nothing and returns
+ * `CONNMAN_ERR_IN_CALLBACK`. It waits for name lookups in progress to finish.
+ * `connman_connect` or `connman_pool_add` called from an `on_close` that runs during
+ * the shutdown returns `CONNMAN_ERR_CLOSED`.
  */
 connman_result connman_shutdown(void);
 

@@ -19,7 +19,8 @@ pub struct Options {
     pub idle_timeout: Option<Duration>,
     /// A connection that drops before it was up this long counts as a failed attempt
     /// (backoff keeps growing); one that lived longer is healthy and is retried at
-    /// once (default 1 s).
+    /// once (default 1 s; at least 1 ms: zero would let a server that accepts and
+    /// closes at once drive a hot reconnect loop).
     pub healthy_after: Duration,
     /// Bytes `send` may hold queued per connection (default 1 MiB).
     pub send_queue_limit: usize,
@@ -31,7 +32,8 @@ pub struct Options {
     /// TCP keepalive: unanswered probes before the connection is dropped (default 3).
     pub keepalive_count: u32,
     /// TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the
-    /// connection is dropped (None = the system's default; default 60 s).
+    /// connection is dropped (None = the system's default; default 60 s; at most
+    /// 2147483647 ms).
     pub user_timeout: Option<Duration>,
     /// TCP_NODELAY (default true).
     pub nodelay: bool,
@@ -73,6 +75,7 @@ impl Options {
             && self
                 .idle_timeout
                 .is_none_or(|d| !d.is_zero() && d <= MAX_DELAY)
+            && !self.healthy_after.is_zero()
             && self.healthy_after <= MAX_DELAY
             && self.send_queue_limit > 0
             && self.send_queue_limit <= MAX_SEND_QUEUE
@@ -83,7 +86,9 @@ impl Options {
                 || (!self.keepalive_interval.is_zero()
                     && secs_up(self.keepalive_interval) <= MAX_KEEPALIVE_SECS
                     && (1..=127).contains(&self.keepalive_count)))
-            && self.user_timeout.is_none_or(|d| d <= MAX_DELAY);
+            && self
+                .user_timeout
+                .is_none_or(|d| d.as_millis() <= i32::MAX as u128);
         if ok {
             Ok(())
         } else {

@@ -8,7 +8,7 @@ use crate::options::Options;
 use crate::registry;
 use crate::stats::{PoolStats, State};
 use parking_lot::{Mutex, RwLock};
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
@@ -40,8 +40,18 @@ pub(crate) struct PoolShared {
 }
 
 thread_local! {
-    /// The pool whose factory is running on this thread (0: none).
-    static IN_FACTORY: Cell<u64> = const { Cell::new(0) };
+    /// The pools whose factories are running on this thread, innermost last.
+    static IN_FACTORY: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// True when the factory of pool `id` is running on this thread.
+fn in_factory_of(id: u64) -> bool {
+    IN_FACTORY.with(|f| f.borrow().contains(&id))
+}
+
+/// True when any pool's factory is running on this thread.
+pub(crate) fn in_any_factory() -> bool {
+    IN_FACTORY.with(|f| !f.borrow().is_empty())
 }
 
 /// Creates a pool; the name must be new (else [`Error::Exists`]), 1 to 255 bytes.
@@ -94,7 +104,7 @@ impl Pool {
         if p.closing.load(SeqCst) {
             return Err(Error::Closed);
         }
-        if IN_FACTORY.with(|c| c.get()) == p.id {
+        if in_factory_of(p.id) {
             return Err(Error::InCallback);
         }
         let prepared = Prepared::new(port, host, options)?;
@@ -106,9 +116,9 @@ impl Pool {
             return Err(Error::Closed);
         }
         let index = p.members.read().len();
-        IN_FACTORY.with(|c| c.set(p.id));
+        IN_FACTORY.with(|f| f.borrow_mut().push(p.id));
         let made = catch_unwind(AssertUnwindSafe(|| (*factory)(index)));
-        IN_FACTORY.with(|c| c.set(0));
+        IN_FACTORY.with(|f| f.borrow_mut().pop());
         let handler = match made {
             Ok(Ok(h)) => h,
             Ok(Err(_)) => return Err(Error::Factory),
@@ -200,7 +210,7 @@ impl PoolShared {
     }
 
     pub(crate) fn disconnect(&self) -> Result<()> {
-        if IN_FACTORY.with(|c| c.get()) == self.id {
+        if in_factory_of(self.id) {
             return Err(Error::InCallback);
         }
         // Taking the factory lock waits for an add in progress to finish.

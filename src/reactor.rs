@@ -97,10 +97,10 @@ fn invoke(sh: &ConnShared, call: Call<'_>) {
         Call::Close => h.on_close(conn),
     }));
     if r.is_err() {
-        eprintln!(
-            "connman: handler {name} of connection {} panicked; the connection keeps being managed",
+        report(format_args!(
+            "handler {name} of connection {} panicked; the connection keeps being managed",
             sh.id
-        );
+        ));
     }
 }
 
@@ -124,14 +124,14 @@ impl Reactor {
     }
 
     pub fn run(mut self) {
-        runtime::mark_reactor_thread();
+        runtime::mark_reactor_thread(&self.rt);
         let mut events = sys::new_events(MAX_EVENTS);
         loop {
             let timeout = self.next_timeout();
             let n = match sys::epoll_wait(self.rt.epfd, &mut events, timeout) {
                 Ok(n) => n,
                 Err(e) => {
-                    eprintln!("connman: epoll_wait failed: {e}");
+                    report(format_args!("epoll_wait failed: {e}"));
                     0
                 }
             };
@@ -159,7 +159,9 @@ impl Reactor {
     /// Contains a bug in the reactor itself: report it and keep serving the others.
     fn guarded(&mut self, f: impl FnOnce(&mut Self)) {
         if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
-            eprintln!("connman: internal error in the reactor (panic caught); continuing");
+            report(format_args!(
+                "internal error in the reactor (panic caught); continuing"
+            ));
         }
     }
 
@@ -215,7 +217,7 @@ impl Reactor {
                         self.dropped(t.conn, libc::ETIMEDOUT);
                     } else {
                         let gen = e.gen;
-                        self.timers.push(Timer {
+                        self.push_timer(Timer {
                             when: due,
                             conn: t.conn,
                             gen,
@@ -243,7 +245,9 @@ impl Reactor {
                 last_rx: now,
             },
         );
-        if self.stopping {
+        // A disconnect may have been asked (from another thread, or by
+        // disconnect_all) between registration and this command; close it now.
+        if self.stopping || self.conns[&id].sh.closing.load(SeqCst) {
             self.close(id);
             return;
         }
@@ -345,7 +349,7 @@ impl Reactor {
                     *sock = fd;
                     e.gen += 1;
                     let gen = e.gen;
-                    self.timers.push(Timer {
+                    self.push_timer(Timer {
                         when: Instant::now() + sh.opts.connect_timeout,
                         conn: id,
                         gen,
@@ -444,7 +448,7 @@ impl Reactor {
         Counters::add(&sh.counters.connects, 1);
         sh.counters.consecutive_failures.store(0, Relaxed);
         if let Some(idle) = sh.opts.idle_timeout {
-            self.timers.push(Timer {
+            self.push_timer(Timer {
                 when: now + idle,
                 conn: id,
                 gen,
@@ -562,10 +566,11 @@ impl Reactor {
         e.phase = Phase::Waiting;
         e.gen += 1;
         let delay = e.backoff.next_delay(&mut self.rng);
-        self.timers.push(Timer {
+        let gen = e.gen;
+        self.push_timer(Timer {
             when: Instant::now() + delay,
             conn: id,
-            gen: e.gen,
+            gen,
             kind: TimerKind::Retry,
         });
     }
@@ -603,17 +608,29 @@ impl Reactor {
                 pool.member_closed();
             }
         }
+    }
+
+    /// Arms a timer. Cancellation is lazy, so when stale timers outnumber the live
+    /// ones (at most two per connection) the heap is compacted: amortized O(1).
+    fn push_timer(&mut self, t: Timer) {
+        self.timers.push(t);
         if self.timers.len() > 4 * self.conns.len() + 64 {
             self.compact_timers();
         }
     }
 
-    /// Drops stale timers when many connections have gone (lazy cancellation).
+    /// Drops stale timers (lazy cancellation).
     fn compact_timers(&mut self) {
         let conns = &self.conns;
         self.timers
             .retain(|t| conns.get(&t.conn).is_some_and(|e| e.gen == t.gen));
     }
+}
+
+/// Writes a diagnostic to stderr; never panics (stderr may be a closed pipe).
+fn report(msg: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "connman: {msg}");
 }
 
 fn note_failure(sh: &ConnShared, errno: i32) {

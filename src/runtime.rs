@@ -9,11 +9,11 @@ use crate::resolve::Resolver;
 use crate::sys;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 /// Messages to the reactor.
@@ -55,9 +55,12 @@ impl RuntimeShared {
     }
 
     /// Called by the reactor when the eventfd fired, before it drains the channel.
+    /// Drain first, then clear the flag: a post landing in between either sees the
+    /// flag still set (and its command is drained next, as the reactor reads the
+    /// channel after this) or signals again after the clear; none is lost.
     pub fn woken(&self) {
-        self.wake_pending.store(false, Ordering::Release);
         sys::eventfd_drain(self.wakefd);
+        self.wake_pending.store(false, Ordering::Release);
     }
 }
 
@@ -78,20 +81,35 @@ static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
 static SHUTDOWN: Mutex<()> = Mutex::new(());
 
 thread_local! {
-    static IN_REACTOR: Cell<bool> = const { Cell::new(false) };
+    /// On a reactor thread: the runtime it serves.
+    static REACTOR_OF: RefCell<Option<Weak<RuntimeShared>>> = const { RefCell::new(None) };
 }
 
 /// True on the reactor thread, i.e. inside a callback.
 pub(crate) fn in_reactor() -> bool {
-    IN_REACTOR.with(|c| c.get())
+    REACTOR_OF.with(|r| r.borrow().is_some())
 }
 
-pub(crate) fn mark_reactor_thread() {
-    IN_REACTOR.with(|c| c.set(true));
+pub(crate) fn mark_reactor_thread(rt: &Arc<RuntimeShared>) {
+    REACTOR_OF.with(|r| *r.borrow_mut() = Some(Arc::downgrade(rt)));
+}
+
+/// Inside a callback of a runtime that is shutting down (on_close during
+/// shutdown): nothing new may start, or shutdown would leave it running.
+fn reactor_is_stopping() -> bool {
+    REACTOR_OF.with(|r| {
+        r.borrow()
+            .as_ref()
+            .and_then(Weak::upgrade)
+            .is_some_and(|rt| !*rt.accepting.lock())
+    })
 }
 
 /// The running runtime, started if there is none.
 pub(crate) fn get_or_start() -> Result<Arc<RuntimeShared>> {
+    if reactor_is_stopping() {
+        return Err(Error::Closed);
+    }
     let mut guard = RUNTIME.lock();
     if let Some(rt) = guard.as_ref() {
         return Ok(rt.shared.clone());
@@ -129,10 +147,15 @@ pub(crate) fn get_or_start() -> Result<Arc<RuntimeShared>> {
 
 /// Disconnects everything, waits for every on_close, joins the library's threads.
 pub(crate) fn shutdown() -> Result<()> {
-    if in_reactor() {
+    if in_reactor() || crate::pool::in_any_factory() {
         return Err(Error::InCallback);
     }
     let _serial = SHUTDOWN.lock();
+    // No pool takes new members from here on (an add from an on_close during the
+    // shutdown must not outlive it).
+    for p in crate::registry::all_pools() {
+        p.mark_closing();
+    }
     let rt = RUNTIME.lock().take();
     if let Some(rt) = rt {
         *rt.shared.accepting.lock() = false;

@@ -14,7 +14,7 @@ fn opts() -> Options {
 
 fn fast() -> Options {
     Options {
-        healthy_after: Duration::ZERO,
+        healthy_after: Duration::from_millis(1),
         ..Options::default()
     }
 }
@@ -320,6 +320,9 @@ fn no_descriptor_or_thread_leaks_and_cloexec() {
     assert!(flags & libc::FD_CLOEXEC != 0, "descriptor must be CLOEXEC");
     let during = open_fds().len();
     for round in 1..=50 {
+        // Let the connection live past healthy_after (1 ms), so each drop is a
+        // healthy one retried at once rather than a flap that backs off.
+        std::thread::sleep(Duration::from_millis(2));
         srv.cmd(if round % 2 == 0 { "drop" } else { "rst" });
         assert!(rec.wait(|e| e.iter().filter(|x| is_reconnect(x)).count() == round));
         // SAFETY: as above.
@@ -456,4 +459,55 @@ fn ipv6_numeric_and_latest_single_lookup() {
     ca.send(b"v6").unwrap();
     assert!(wait_until(|| a.received() == b"v6"));
     connman::shutdown().unwrap();
+}
+
+#[test]
+fn disconnect_racing_the_first_command_still_closes() {
+    let _s = serial();
+    let srv = Server::echo();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let killer = std::thread::spawn(move || {
+        while !stop2.load(SeqCst) {
+            connman::disconnect_all();
+        }
+    });
+    let recs: Vec<_> = (0..2000)
+        .map(|_| {
+            let r = Recorder::new();
+            let _ = connman::connect(srv.port, "127.0.0.1", r.clone(), &opts());
+            r
+        })
+        .collect();
+    stop.store(true, SeqCst);
+    killer.join().unwrap();
+    connman::disconnect_all();
+    assert!(
+        wait_until(|| recs.iter().all(|r| r.count(|e| *e == Ev::Close) == 1)),
+        "every connection gets its on_close"
+    );
+    for r in &recs {
+        r.assert_contract();
+    }
+    connman::shutdown().unwrap();
+}
+
+#[test]
+fn connect_from_on_close_during_shutdown_is_refused() {
+    let _s = serial();
+    let srv = Server::echo();
+    let port = srv.port;
+    let result = Arc::new(Mutex::new(None));
+    let r2 = result.clone();
+    let rec = Recorder::with_hook(move |_c: Conn, ev: &Ev| {
+        if *ev == Ev::Close {
+            let r = connman::connect(port, "127.0.0.1", Recorder::new(), &Options::default());
+            *r2.lock().unwrap() = Some(r.map(|_| ()));
+        }
+    });
+    connman::connect(port, "127.0.0.1", rec.clone(), &opts()).unwrap();
+    assert!(rec.wait(|e| e.iter().any(is_connect)));
+    connman::shutdown().unwrap();
+    assert_eq!(*result.lock().unwrap(), Some(Err(Error::Closed)));
+    assert_eq!(threads_named("connman-"), Vec::<String>::new());
 }

@@ -212,3 +212,44 @@ fn disconnect_all_closes_singles_and_pools() {
     }
     connman::shutdown().unwrap();
 }
+
+#[test]
+fn factories_may_not_reenter_their_own_pool() {
+    let _s = serial();
+    let srv = Server::echo();
+    let port = srv.port;
+    let b = connman::create_pool(
+        "inner",
+        Box::new(|_| Ok(Recorder::new() as Arc<dyn Handler>)),
+    )
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let a = connman::create_pool(
+        "outer",
+        Box::new(move |_| {
+            // Adding to another pool from a factory works...
+            let mut s = seen2.lock().unwrap();
+            s.push(b.add(port, "127.0.0.1", &Options::default()).map(|_| ()));
+            // ...re-entering this pool, or shutting down, is refused (no deadlock).
+            let me = connman::find_pool("outer").unwrap();
+            s.push(me.add(port, "127.0.0.1", &Options::default()).map(|_| ()));
+            s.push(me.disconnect());
+            s.push(connman::shutdown());
+            Ok(Recorder::new() as Arc<dyn Handler>)
+        }),
+    )
+    .unwrap();
+    assert_eq!(a.add(port, "127.0.0.1", &Options::default()).unwrap(), 0);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            Ok(()),
+            Err(Error::InCallback),
+            Err(Error::InCallback),
+            Err(Error::InCallback)
+        ]
+    );
+    assert_eq!(b.size().unwrap(), 1);
+    connman::shutdown().unwrap();
+}

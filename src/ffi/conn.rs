@@ -195,8 +195,10 @@ pub extern "C" fn connman_disconnect_all() -> connman_result {
 /// Disconnects everything, waits until every `on_close` has run and the library's
 /// threads have exited, and releases every descriptor the library opened. Handles
 /// become stale; a later `connman_connect` starts the library afresh. From inside a
-/// callback it does nothing and returns `CONNMAN_ERR_IN_CALLBACK`. It waits for name
-/// lookups in progress to finish.
+/// callback (or a pool factory) it does nothing and returns
+/// `CONNMAN_ERR_IN_CALLBACK`. It waits for name lookups in progress to finish.
+/// `connman_connect` or `connman_pool_add` called from an `on_close` that runs during
+/// the shutdown returns `CONNMAN_ERR_CLOSED`.
 #[no_mangle]
 pub extern "C" fn connman_shutdown() -> connman_result {
     ffi_guard!({ crate::shutdown() })

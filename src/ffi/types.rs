@@ -144,7 +144,7 @@ pub struct connman_options {
     pub idle_timeout_ms: u32,
     /// A connection that drops within this time of connecting counts as a failed
     /// attempt, so the backoff keeps growing against a server that accepts and closes
-    /// at once; one that lived longer is retried immediately (default 1000).
+    /// at once; one that lived longer is retried immediately (default 1000; at least 1).
     pub healthy_after_ms: u32,
     /// Bytes `connman_send` may hold queued (default 1048576; 1 to 1073741824).
     pub send_queue_limit: u32,
@@ -157,7 +157,7 @@ pub struct connman_options {
     /// TCP keepalive probes before the peer is declared dead (default 3; 1 to 127).
     pub keepalive_count: u32,
     /// TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the
-    /// connection is dropped (default 60000; 0: the system's default).
+    /// connection is dropped (default 60000; 0: the system's default; at most 2147483647).
     pub user_timeout_ms: u32,
     /// TCP_NODELAY: 1 (default) disables Nagle's algorithm, 0 keeps it.
     pub nodelay: u32,
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn bad_options_are_rejected() {
-        let cases: [fn(&mut connman_options); 8] = [
+        let cases: [fn(&mut connman_options); 10] = [
             |o| o.backoff_initial_ms = 0,
             |o| o.backoff_max_ms = 5,
             |o| o.connect_timeout_ms = 0,
@@ -318,6 +318,8 @@ mod tests {
             |o| o.keepalive_idle_ms = 40_000_000,
             |o| o.nodelay = 2,
             |o| o.send_queue_limit = u32::MAX,
+            |o| o.healthy_after_ms = 0,
+            |o| o.user_timeout_ms = u32::MAX,
         ];
         for (i, f) in cases.iter().enumerate() {
             let mut o = DEFAULT_OPTIONS;
