@@ -144,7 +144,9 @@ typedef struct connman_handler {
   /**
    * The first connect succeeded. `fd` is the connection's descriptor, the same
    * number for its whole life: write to it directly (use `send(..., MSG_NOSIGNAL)`
-   * or ignore SIGPIPE) or with `connman_send`. Do not close it.
+   * or ignore SIGPIPE) or with `connman_send`. It is nonblocking (a raw write may
+   * be partial or fail with EAGAIN) and close-on-exec. Do not close it, and do not
+   * read from it: incoming bytes arrive through `on_data`.
    */
   void (*on_connect)(void *ctx,
                      struct connman_conn conn,
@@ -172,6 +174,9 @@ typedef struct connman_handler {
                   size_t len);
   /**
    * The connection is closed for good and its descriptor is closed. Last callback.
+   * The handle becomes stale (`CONNMAN_ERR_NOT_FOUND`) when this returns, not
+   * before: another thread that saw a flag set in here may still briefly see
+   * `CONNMAN_STATE_CLOSED`.
    */
   void (*on_close)(void *ctx,
                    struct connman_conn conn);
@@ -534,7 +539,9 @@ connman_result connman_pool_get_connection(struct connman_pool pool,
 
 /**
  * The `ctx` of the handler the factory made for member `index`. Errors as for
- * `connman_pool_get_connection`.
+ * `connman_pool_get_connection`. The pointer is only returned, never used: if
+ * another thread may be disconnecting that member, its `on_close` may be freeing
+ * the ctx concurrently; synchronize that in the application.
  */
 connman_result connman_pool_get_handler(struct connman_pool pool,
                                         size_t index,
@@ -550,7 +557,7 @@ connman_result connman_pool_conn(struct connman_pool pool,
 
 /**
  * Round robin over the members connected right now, in index order, skipping
- * those that are down. Constant time; safe from many threads at once. Errors:
+ * those that are down and those being disconnected. Constant time; safe from many threads at once. Errors:
  * `CONNMAN_ERR_NOT_CONNECTED` (none is connected now), `CONNMAN_ERR_CLOSED` (pool
  * disconnected), `CONNMAN_ERR_NOT_FOUND`, `CONNMAN_ERR_INVALID_ARGUMENT`.
  */

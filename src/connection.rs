@@ -165,6 +165,12 @@ impl ConnShared {
                 io.state = State::Closing;
             }
         }
+        // A closing pool member is no longer handed out by pool_next.
+        if let Some((pool, index)) = &self.pool {
+            if let Some(pool) = pool.upgrade() {
+                pool.set_connected(*index, self.id, false);
+            }
+        }
         self.rt.post(Cmd::Disconnect(self.id));
         Ok(())
     }

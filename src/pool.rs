@@ -172,13 +172,12 @@ impl Pool {
     /// shared read lock; safe from any number of threads.
     pub fn next(self) -> Result<Conn> {
         let p = self.shared()?;
+        if p.closing.load(SeqCst) {
+            return Err(Error::Closed);
+        }
         let up = p.up.read();
         if up.is_empty() {
-            return Err(if p.closing.load(SeqCst) {
-                Error::Closed
-            } else {
-                Error::NotConnected
-            });
+            return Err(Error::NotConnected);
         }
         let k = p.rr.fetch_add(1, Relaxed) % up.len();
         Ok(Conn::from_id(up[k].1))

@@ -455,7 +455,9 @@ impl Reactor {
                 kind: TimerKind::Idle,
             });
         }
-        set_pool_connected(&sh, true);
+        if !sh.closing.load(SeqCst) {
+            set_pool_connected(&sh, true);
+        }
         invoke(
             &sh,
             if first {

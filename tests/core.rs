@@ -54,7 +54,8 @@ fn connect_echo_reset_reconnect_same_fd_close() {
     assert!(st.bytes_received >= 9 + 4 * 7);
     assert_eq!(st.bytes_sent, 9);
     c.disconnect().unwrap();
-    assert_eq!(c.disconnect(), Err(Error::Closed));
+    // Closed while on_close is pending; NotFound once it ran (it may be that fast).
+    assert!(matches!(c.disconnect(), Err(Error::Closed) | Err(Error::NotFound)));
     assert!(rec.wait(|e| e.last() == Some(&Ev::Close)));
     rec.assert_contract();
     assert!(
@@ -120,7 +121,7 @@ fn disconnect_in_every_state() {
     let c = connman::connect(dead_port, "127.0.0.1", rec.clone(), &opts()).unwrap();
     assert!(wait_until(|| c.stats().unwrap().attempts >= 2));
     c.disconnect().unwrap();
-    assert_eq!(c.disconnect(), Err(Error::Closed));
+    assert!(matches!(c.disconnect(), Err(Error::Closed) | Err(Error::NotFound)));
     assert!(rec.wait(|e| e == [Ev::Close]));
 
     // Connected, then reconnecting, from another thread.

@@ -253,3 +253,27 @@ fn factories_may_not_reenter_their_own_pool() {
     assert_eq!(b.size().unwrap(), 1);
     connman::shutdown().unwrap();
 }
+
+#[test]
+fn next_skips_closing_members_and_closed_pools() {
+    let _s = serial();
+    let srv = Server::echo();
+    let made = Arc::new(Mutex::new(Vec::new()));
+    let pool = connman::create_pool("closing", factory(made.clone())).unwrap();
+    pool.add(srv.port, "127.0.0.1", &Options::default())
+        .unwrap();
+    pool.add(srv.port, "127.0.0.1", &Options::default())
+        .unwrap();
+    assert!(wait_until(|| pool.stats().unwrap().connected == 2));
+    let first = pool.conn(0).unwrap();
+    first.disconnect().unwrap();
+    for _ in 0..10 {
+        assert_eq!(pool.next().unwrap(), pool.conn(1).unwrap());
+    }
+    pool.disconnect().unwrap();
+    assert!(matches!(
+        pool.next(),
+        Err(Error::Closed) | Err(Error::NotFound)
+    ));
+    connman::shutdown().unwrap();
+}

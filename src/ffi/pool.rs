@@ -132,7 +132,9 @@ pub extern "C" fn connman_pool_get_connection(
 }
 
 /// The `ctx` of the handler the factory made for member `index`. Errors as for
-/// `connman_pool_get_connection`.
+/// `connman_pool_get_connection`. The pointer is only returned, never used: if
+/// another thread may be disconnecting that member, its `on_close` may be freeing
+/// the ctx concurrently; synchronize that in the application.
 #[no_mangle]
 pub extern "C" fn connman_pool_get_handler(
     pool: connman_pool,
@@ -165,7 +167,7 @@ pub extern "C" fn connman_pool_conn(
 }
 
 /// Round robin over the members connected right now, in index order, skipping
-/// those that are down. Constant time; safe from many threads at once. Errors:
+/// those that are down and those being disconnected. Constant time; safe from many threads at once. Errors:
 /// `CONNMAN_ERR_NOT_CONNECTED` (none is connected now), `CONNMAN_ERR_CLOSED` (pool
 /// disconnected), `CONNMAN_ERR_NOT_FOUND`, `CONNMAN_ERR_INVALID_ARGUMENT`.
 #[no_mangle]

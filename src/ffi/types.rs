@@ -98,7 +98,9 @@ pub struct connman_handler {
     pub ctx: *mut c_void,
     /// The first connect succeeded. `fd` is the connection's descriptor, the same
     /// number for its whole life: write to it directly (use `send(..., MSG_NOSIGNAL)`
-    /// or ignore SIGPIPE) or with `connman_send`. Do not close it.
+    /// or ignore SIGPIPE) or with `connman_send`. It is nonblocking (a raw write may
+    /// be partial or fail with EAGAIN) and close-on-exec. Do not close it, and do not
+    /// read from it: incoming bytes arrive through `on_data`.
     pub on_connect: Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn, fd: c_int)>,
     /// An established connection dropped. Until `on_reconnect`, writes on the
     /// descriptor fail; data in flight at the reset is lost (retransmit it after
@@ -112,6 +114,9 @@ pub struct connman_handler {
         unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn, data: *const u8, len: usize),
     >,
     /// The connection is closed for good and its descriptor is closed. Last callback.
+    /// The handle becomes stale (`CONNMAN_ERR_NOT_FOUND`) when this returns, not
+    /// before: another thread that saw a flag set in here may still briefly see
+    /// `CONNMAN_STATE_CLOSED`.
     pub on_close: Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn)>,
 }
 
