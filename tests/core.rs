@@ -55,7 +55,10 @@ fn connect_echo_reset_reconnect_same_fd_close() {
     assert_eq!(st.bytes_sent, 9);
     c.disconnect().unwrap();
     // Closed while on_close is pending; NotFound once it ran (it may be that fast).
-    assert!(matches!(c.disconnect(), Err(Error::Closed) | Err(Error::NotFound)));
+    assert!(matches!(
+        c.disconnect(),
+        Err(Error::Closed) | Err(Error::NotFound)
+    ));
     assert!(rec.wait(|e| e.last() == Some(&Ev::Close)));
     rec.assert_contract();
     assert!(
@@ -121,7 +124,10 @@ fn disconnect_in_every_state() {
     let c = connman::connect(dead_port, "127.0.0.1", rec.clone(), &opts()).unwrap();
     assert!(wait_until(|| c.stats().unwrap().attempts >= 2));
     c.disconnect().unwrap();
-    assert!(matches!(c.disconnect(), Err(Error::Closed) | Err(Error::NotFound)));
+    assert!(matches!(
+        c.disconnect(),
+        Err(Error::Closed) | Err(Error::NotFound)
+    ));
     assert!(rec.wait(|e| e == [Ev::Close]));
 
     // Connected, then reconnecting, from another thread.
