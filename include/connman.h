@@ -96,6 +96,9 @@ typedef struct connman_options {
   uint32_t keepalive_interval_ms;
   /**
    * TCP keepalive probes before the peer is declared dead (default 3; 1 to 127).
+   * Linux ignores the count while `user_timeout_ms` is set (the default): the
+   * connection then ends once `user_timeout_ms` passed without an answer, so to
+   * detect a vanished peer sooner, lower `user_timeout_ms` too.
    */
   uint32_t keepalive_count;
   /**

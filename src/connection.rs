@@ -88,7 +88,8 @@ pub(crate) struct ConnShared {
     pub numeric: Option<SocketAddr>,
     pub opts: Options,
     pub sockopts: SockOpts,
-    pub handler: Arc<dyn Handler>,
+    /// Taken (dropped) right after on_close, so the library holds no handler after it.
+    pub handler: Mutex<Option<Arc<dyn Handler>>>,
     pub pool: Option<(Weak<PoolShared>, usize)>,
     pub io: Mutex<Io>,
     pub counters: Counters,
@@ -175,11 +176,10 @@ impl ConnShared {
         Ok(())
     }
 
+    /// A consistent snapshot: byte counters change only under the io lock.
     pub fn stats(&self) -> Stats {
-        let (state, queued) = {
-            let io = self.io.lock();
-            (io.state, io.queue.len() as u64)
-        };
+        let io = self.io.lock();
+        let (state, queued) = (io.state, io.queue.len() as u64);
         let c = &self.counters;
         Stats {
             state,
@@ -272,7 +272,7 @@ impl Prepared {
                 numeric: self.numeric,
                 opts: self.opts.clone(),
                 sockopts,
-                handler,
+                handler: Mutex::new(Some(handler)),
                 pool,
                 io: Mutex::new(Io {
                     state: State::Connecting,

@@ -30,6 +30,8 @@ pub struct Options {
     /// TCP keepalive: time between probes (default 10 s). Rounded up to whole seconds.
     pub keepalive_interval: Duration,
     /// TCP keepalive: unanswered probes before the connection is dropped (default 3).
+    /// Linux ignores the count while `user_timeout` is set: the connection then ends
+    /// once `user_timeout` has passed without an answer.
     pub keepalive_count: u32,
     /// TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the
     /// connection is dropped (None = the system's default; default 60 s; at most

@@ -159,7 +159,8 @@ impl Pool {
         if m.io.lock().state == State::Closed {
             return Err(Error::Closed);
         }
-        Ok(m.handler.clone())
+        let h = m.handler.lock().clone();
+        h.ok_or(Error::Closed)
     }
 
     /// Member `index`'s connection handle.

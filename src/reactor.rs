@@ -80,7 +80,10 @@ fn invoke(sh: &ConnShared, call: Call<'_>) {
     if !is_close && sh.closing.load(SeqCst) {
         return;
     }
-    let h: &dyn Handler = &*sh.handler;
+    let Some(handler) = sh.handler.lock().clone() else {
+        return;
+    };
+    let h: &dyn Handler = &*handler;
     let conn = sh.conn();
     let name = match call {
         Call::Connect(_) => "on_connect",
@@ -521,23 +524,21 @@ impl Reactor {
             return;
         }
         let sh = e.sh.clone();
-        let discarded = {
+        {
             let mut io = sh.io.lock();
             sys::epoll_del(epfd, sh.fd);
             sys::shutdown_both(sh.fd);
-            let n = io.queue.len();
+            Counters::add(&sh.counters.bytes_discarded, io.queue.len() as u64);
             io.queue.clear();
             io.queue.shrink_to(64 * 1024);
             io.want_write = false;
             if io.state == State::Connected {
                 io.state = State::Reconnecting;
             }
-            n
         };
         e.phase = Phase::Waiting;
         e.gen += 1;
         let lived = e.up_since.elapsed();
-        Counters::add(&sh.counters.bytes_discarded, discarded as u64);
         Counters::add(&sh.counters.resets, 1);
         if errno != 0 {
             sh.counters.last_error.store(errno, Relaxed);
@@ -591,19 +592,18 @@ impl Reactor {
             _ => {}
         }
         registry::unmap_conn(&sh);
-        let discarded = {
+        {
             let mut io = sh.io.lock();
             sys::epoll_del(self.rt.epfd, sh.fd);
-            let n = io.queue.len();
+            Counters::add(&sh.counters.bytes_discarded, io.queue.len() as u64);
             io.queue = Default::default();
             io.want_write = false;
             io.state = State::Closed;
             sys::close(sh.fd);
-            n
-        };
-        Counters::add(&sh.counters.bytes_discarded, discarded as u64);
+        }
         set_pool_connected(&sh, false);
         invoke(&sh, Call::Close);
+        drop(sh.handler.lock().take());
         registry::remove_conn(id);
         if let Some((pool, _)) = &sh.pool {
             if let Some(pool) = pool.upgrade() {

@@ -65,7 +65,11 @@ fn pool_members_round_robin_and_disconnect() {
     assert!(pool.next().is_ok());
     // Disconnect: every member closed exactly once; then the name is free.
     pool.disconnect().unwrap();
-    assert_eq!(pool.disconnect(), Err(Error::Closed));
+    // Closed while members close; NotFound once all did (it may be that fast).
+    assert!(matches!(
+        pool.disconnect(),
+        Err(Error::Closed) | Err(Error::NotFound)
+    ));
     assert!(matches!(
         pool.add(srv.port, "127.0.0.1", &Options::default()),
         Err(Error::Closed) | Err(Error::NotFound)

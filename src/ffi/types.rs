@@ -160,6 +160,9 @@ pub struct connman_options {
     /// 1 to 32767000, rounded up to whole seconds).
     pub keepalive_interval_ms: u32,
     /// TCP keepalive probes before the peer is declared dead (default 3; 1 to 127).
+    /// Linux ignores the count while `user_timeout_ms` is set (the default): the
+    /// connection then ends once `user_timeout_ms` passed without an answer, so to
+    /// detect a vanished peer sooner, lower `user_timeout_ms` too.
     pub keepalive_count: u32,
     /// TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the
     /// connection is dropped (default 60000; 0: the system's default; at most 2147483647).

@@ -7,7 +7,7 @@ use connman::{Conn, Handler};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Tests in one binary share the library's process-wide state (and count the
@@ -47,8 +47,23 @@ pub struct Server {
 
 impl Server {
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flaky-echo"))
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flaky-echo"));
+        cmd.args(args);
+        Server::spawn(cmd)
+    }
+
+    /// Starts flaky-echo through a wrapper command, e.g.
+    /// `["ip", "netns", "exec", "NS"]`, so it runs inside a network namespace.
+    pub fn start_via(wrapper: &[&str], args: &[&str]) -> Server {
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..])
+            .arg(env!("CARGO_BIN_EXE_flaky-echo"))
+            .args(args);
+        Server::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Server {
+        let mut child = cmd
             .arg("--quiet")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -84,6 +99,11 @@ impl Server {
         self.stdout.read_line(&mut line).unwrap();
         assert!(line.starts_with("OK"), "server answered {line:?} to {c:?}");
         line.trim().to_owned()
+    }
+
+    /// The server's process id (for signals: SIGSTOP freezes it, SIGKILL ends it).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
     }
 
     /// A field of the `stats` answer.
@@ -128,6 +148,8 @@ pub struct Recorder {
     busy: AtomicBool,
     pub overlaps: AtomicUsize,
     pub hook: Mutex<Option<Hook>>,
+    /// When each event of `events` was recorded (same index).
+    pub stamps: Mutex<Vec<Instant>>,
 }
 
 impl Recorder {
@@ -148,7 +170,11 @@ impl Recorder {
         if let Some(h) = self.hook.lock().unwrap().as_mut() {
             h(conn, &ev);
         }
-        self.events.lock().unwrap().push(ev);
+        {
+            let mut events = self.events.lock().unwrap();
+            self.stamps.lock().unwrap().push(Instant::now());
+            events.push(ev);
+        }
         self.busy.store(false, SeqCst);
         self.cv.notify_all();
     }
@@ -188,6 +214,91 @@ impl Recorder {
             })
             .flatten()
             .collect()
+    }
+
+    /// Like [`Recorder::wait`], with a deadline of one's own.
+    pub fn wait_for(&self, limit: Duration, f: impl Fn(&[Ev]) -> bool) -> bool {
+        let end = Instant::now() + limit;
+        let mut g = self.events.lock().unwrap();
+        loop {
+            if f(&g) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= end {
+                return false;
+            }
+            g = self.cv.wait_timeout(g, end - now).unwrap().0;
+        }
+    }
+
+    /// The events with the time each was recorded.
+    pub fn timed_events(&self) -> Vec<(Instant, Ev)> {
+        let events = self.events.lock().unwrap();
+        let stamps = self.stamps.lock().unwrap();
+        stamps.iter().copied().zip(events.iter().cloned()).collect()
+    }
+
+    /// The bytes received in each connection epoch: one entry per on_connect or
+    /// on_reconnect, holding what on_data delivered until the next on_reset.
+    pub fn epochs(&self) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for e in self.events.lock().unwrap().iter() {
+            match e {
+                Ev::Connect(_) | Ev::Reconnect(_) => out.push(Vec::new()),
+                Ev::Data(d) => match out.last_mut() {
+                    Some(cur) => cur.extend_from_slice(d),
+                    None => out.push(d.clone()), // a violation; assert_contract says so
+                },
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The SPEC's ordering guarantees on the sequence recorded so far, which may
+    /// still be going on: `None` when it is a valid prefix of a connection's life,
+    /// else what is wrong. With `closed`, on_close must also have run exactly once.
+    pub fn contract_violation(&self, closed: bool) -> Option<String> {
+        let ev = self.events();
+        if self.overlaps.load(SeqCst) != 0 {
+            return Some("callbacks overlapped".into());
+        }
+        let mut fd = None;
+        let mut up = false;
+        let mut n_closed = 0;
+        for (i, e) in ev.iter().enumerate() {
+            if n_closed > 0 {
+                return Some(format!("callback {e:?} after on_close in {ev:?}"));
+            }
+            match e {
+                Ev::Connect(f) => {
+                    if i != 0 {
+                        return Some(format!("on_connect must be first: {ev:?}"));
+                    }
+                    fd = Some(*f);
+                    up = true;
+                }
+                Ev::Reset if !up => return Some(format!("on_reset while not up: {ev:?}")),
+                Ev::Reset => up = false,
+                Ev::Reconnect(f) => {
+                    if up || fd.is_none() {
+                        return Some(format!("on_reconnect out of order: {ev:?}"));
+                    }
+                    if Some(*f) != fd {
+                        return Some(format!("descriptor changed across reconnect: {ev:?}"));
+                    }
+                    up = true;
+                }
+                Ev::Data(_) if !up => return Some("on_data while not up".into()),
+                Ev::Data(_) => {}
+                Ev::Close => n_closed += 1,
+            }
+        }
+        if closed && n_closed != 1 {
+            return Some(format!("on_close exactly once: {ev:?}"));
+        }
+        None
     }
 
     /// Checks the SPEC's ordering guarantees on the recorded sequence.
@@ -326,5 +437,83 @@ impl Drop for Blackhole {
         self.fillers.clear();
         // SAFETY: closing our own listening socket.
         unsafe { libc::close(self.fd) };
+    }
+}
+
+/// Resident set size of this process, in KiB (VmRSS of /proc/self/status).
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+/// Whether descriptor `fd` has FD_CLOEXEC set (None: not open).
+pub fn is_cloexec(fd: i32) -> Option<bool> {
+    // SAFETY: F_GETFD on a descriptor number only reads its flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    (flags >= 0).then_some(flags & libc::FD_CLOEXEC != 0)
+}
+
+/// A loopback port on which nothing listens (bound, then released).
+pub fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Waits until the connection's stats satisfy `f` (a stale handle never does).
+pub fn wait_stats(c: Conn, f: impl Fn(&connman::Stats) -> bool) -> bool {
+    wait_until(|| c.stats().is_ok_and(|s| f(&s)))
+}
+
+/// A connection whose on_data blocks the library thread until released (on drop),
+/// so that what a call does "at once" is seen before the reactor catches up:
+/// no other callback, command or timer runs meanwhile.
+pub struct ReactorBlocker {
+    pub c: Conn,
+    release: mpsc::Sender<()>,
+    _srv: Server,
+}
+
+impl ReactorBlocker {
+    pub fn block() -> ReactorBlocker {
+        let srv = Server::echo();
+        let (tx, rx) = mpsc::channel::<()>();
+        let rx = Mutex::new(rx);
+        let (in_tx, in_rx) = mpsc::channel::<()>();
+        let in_tx = Mutex::new(in_tx);
+        let rec = Recorder::with_hook(move |_c: Conn, ev: &Ev| {
+            if matches!(ev, Ev::Data(_)) {
+                let _ = in_tx.lock().unwrap().send(());
+                let _ = rx.lock().unwrap().recv_timeout(Duration::from_secs(10));
+            }
+        });
+        let c = connman::connect(
+            srv.port,
+            "127.0.0.1",
+            rec.clone(),
+            &connman::Options::default(),
+        )
+        .unwrap();
+        assert!(rec.wait(|e| e.iter().any(is_connect)));
+        c.send(b"block").unwrap();
+        in_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the reactor is inside on_data");
+        ReactorBlocker {
+            c,
+            release: tx,
+            _srv: srv,
+        }
+    }
+}
+
+impl Drop for ReactorBlocker {
+    fn drop(&mut self) {
+        let _ = self.release.send(());
+        let _ = self.c.disconnect();
     }
 }
