@@ -82,6 +82,8 @@ pub(crate) struct ConnShared {
     pub id: u64,
     /// The stable descriptor number the application holds.
     pub fd: RawFd,
+    /// Address family of the placeholder socket first held by `fd`.
+    pub placeholder_v6: bool,
     pub host: String,
     pub port: u16,
     /// Set when `host` is a numeric address: no resolver needed.
@@ -206,6 +208,7 @@ pub(crate) struct Prepared {
     addrs: Vec<SocketAddr>,
     opts: Options,
     fd: RawFd,
+    placeholder_v6: bool,
 }
 
 impl Prepared {
@@ -221,9 +224,12 @@ impl Prepared {
             Some(a) => vec![a],
             None => sys::resolve(host, port).map_err(|_| Error::Resolve)?,
         };
-        // The placeholder: an unconnected socket that holds the descriptor number
-        // until the first connect is dup'ed onto it. Writes on it fail.
-        let fd = sys::tcp_socket(false).map_err(|e| Error::Os(sys::errno_of(&e)))?;
+        // The placeholder: an unconnected socket that reserves the descriptor number.
+        // The first attempt connects this very socket when the first address has its
+        // family (no extra socket, dup3 or close on the common path); later sockets
+        // are dup3'ed onto the number. Writes on it fail until it is connected.
+        let placeholder_v6 = addrs[0].is_ipv6();
+        let fd = sys::tcp_socket(placeholder_v6).map_err(|e| Error::Os(sys::errno_of(&e)))?;
         Ok(Prepared {
             port,
             host: host.to_owned(),
@@ -231,6 +237,7 @@ impl Prepared {
             addrs,
             opts: opts.clone(),
             fd,
+            placeholder_v6,
         })
     }
 
@@ -267,6 +274,7 @@ impl Prepared {
             let sh = Arc::new(ConnShared {
                 id: registry::next_id(),
                 fd: self.fd,
+                placeholder_v6: self.placeholder_v6,
                 host: std::mem::take(&mut self.host),
                 port: self.port,
                 numeric: self.numeric,

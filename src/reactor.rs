@@ -11,14 +11,13 @@
 use crate::backoff::{Backoff, Rng};
 use crate::connection::{token, ConnShared, READ_EVENTS};
 use crate::handler::Handler;
-use crate::registry;
+use crate::registry::{self, IdMap};
 use crate::resolve::Job;
 use crate::runtime::{self, Cmd, RuntimeShared, WAKE_TOKEN};
 use crate::stats::{Counters, State};
 use crate::sys::{self, ConnectStart};
 use crate::timer::{Timer, TimerKind, Timers};
 use crossbeam_channel::Receiver;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -49,6 +48,8 @@ struct Entry {
     /// Bumped on every phase change; timers and lookups of older generations are stale.
     gen: u64,
     backoff: Backoff,
+    /// The placeholder socket on the stable descriptor was never used to connect.
+    placeholder_unused: bool,
     ever_connected: bool,
     up_since: Instant,
     last_rx: Instant,
@@ -57,7 +58,7 @@ struct Entry {
 pub(crate) struct Reactor {
     rt: Arc<RuntimeShared>,
     rx: Receiver<Cmd>,
-    conns: HashMap<u64, Entry>,
+    conns: IdMap<u64, Entry>,
     timers: Timers,
     rng: Rng,
     buf: Vec<u8>,
@@ -118,7 +119,7 @@ impl Reactor {
         Reactor {
             rt,
             rx,
-            conns: HashMap::new(),
+            conns: IdMap::default(),
             timers: Timers::default(),
             rng: Rng::seeded(seed),
             buf: vec![0; READ_BUF],
@@ -243,6 +244,7 @@ impl Reactor {
                 phase: Phase::Waiting,
                 gen: 0,
                 backoff,
+                placeholder_unused: true,
                 ever_connected: false,
                 up_since: now,
                 last_rx: now,
@@ -321,16 +323,29 @@ impl Reactor {
                 return;
             };
             Counters::add(&sh.counters.attempts, 1);
-            let fd = match sys::tcp_socket(addr.is_ipv6()) {
-                Ok(fd) => fd,
-                Err(err) => {
-                    note_failure(&sh, sys::errno_of(&err));
-                    *idx += 1;
-                    continue;
+            // The first attempt connects the placeholder itself (see Prepared::new).
+            let on_stable = e.placeholder_unused && addr.is_ipv6() == sh.placeholder_v6;
+            let fd = if on_stable {
+                e.placeholder_unused = false;
+                sh.fd
+            } else {
+                match sys::tcp_socket(addr.is_ipv6()) {
+                    Ok(fd) => fd,
+                    Err(err) => {
+                        note_failure(&sh, sys::errno_of(&err));
+                        *idx += 1;
+                        continue;
+                    }
+                }
+            };
+            // Closes an attempt socket, never the stable descriptor.
+            let release = |fd: RawFd| {
+                if fd != sh.fd {
+                    sys::close(fd);
                 }
             };
             if let Err(err) = sys::apply_sockopts(fd, &sh.sockopts) {
-                sys::close(fd);
+                release(fd);
                 note_failure(&sh, sys::errno_of(&err));
                 *idx += 1;
                 continue;
@@ -344,7 +359,7 @@ impl Reactor {
                 Ok(ConnectStart::InProgress) => {
                     if let Err(err) = sys::epoll_add(self.rt.epfd, fd, sys::EV_OUT, token(id, true))
                     {
-                        sys::close(fd);
+                        release(fd);
                         note_failure(&sh, sys::errno_of(&err));
                         *idx += 1;
                         continue;
@@ -361,7 +376,7 @@ impl Reactor {
                     return;
                 }
                 Err(err) => {
-                    sys::close(fd);
+                    release(fd);
                     note_failure(&sh, sys::errno_of(&err));
                     *idx += 1;
                     continue;
@@ -400,7 +415,9 @@ impl Reactor {
         };
         if *sock >= 0 {
             sys::epoll_del(self.rt.epfd, *sock);
-            sys::close(*sock);
+            if *sock != sh.fd {
+                sys::close(*sock);
+            }
             *sock = -1;
         }
         *idx += 1;
@@ -420,21 +437,31 @@ impl Reactor {
             return;
         };
         let fresh = std::mem::replace(sock, -1);
-        sys::epoll_del(epfd, fresh);
         {
             let mut io = sh.io.lock();
-            if let Err(err) = sys::dup3_cloexec(fresh, sh.fd) {
-                drop(io);
-                sys::close(fresh);
-                if let Phase::Attempting { idx, .. } = &mut e.phase {
-                    *idx += 1;
+            if fresh == sh.fd {
+                // The placeholder itself connected: only its interest changes.
+                if sys::epoll_mod(epfd, sh.fd, READ_EVENTS, token(id, false)).is_err() {
+                    let _ = sys::epoll_add(epfd, sh.fd, READ_EVENTS, token(id, false));
                 }
-                note_failure(&sh, sys::errno_of(&err));
-                self.try_current(id);
-                return;
+            } else {
+                // Move the fresh socket onto the stable number. Its epoll entry is
+                // removed first (epoll keys entries by open file, so the entry would
+                // outlive the closed duplicate).
+                sys::epoll_del(epfd, fresh);
+                if let Err(err) = sys::dup3_cloexec(fresh, sh.fd) {
+                    drop(io);
+                    sys::close(fresh);
+                    if let Phase::Attempting { idx, .. } = &mut e.phase {
+                        *idx += 1;
+                    }
+                    note_failure(&sh, sys::errno_of(&err));
+                    self.try_current(id);
+                    return;
+                }
+                sys::close(fresh);
+                let _ = sys::epoll_add(epfd, sh.fd, READ_EVENTS, token(id, false));
             }
-            sys::close(fresh);
-            let _ = sys::epoll_add(epfd, sh.fd, READ_EVENTS, token(id, false));
             io.want_write = false;
             if io.state != State::Closing && io.state != State::Closed {
                 io.state = State::Connected;
@@ -585,7 +612,7 @@ impl Reactor {
         };
         let sh = e.sh;
         match e.phase {
-            Phase::Attempting { sock, .. } if sock >= 0 => {
+            Phase::Attempting { sock, .. } if sock >= 0 && sock != sh.fd => {
                 sys::epoll_del(self.rt.epfd, sock);
                 sys::close(sock);
             }

@@ -647,9 +647,10 @@ fn every_descriptor_the_library_opens_is_cloexec() {
     println!("library descriptors (all CLOEXEC): {new:?}");
     assert!(new.iter().any(|(_, k)| k.contains("eventpoll")));
     assert!(new.iter().any(|(_, k)| k.contains("eventfd")));
-    // 3 stable descriptors + 1 attempt socket in flight.
+    // 3 stable descriptors (the first attempt in flight connects the stable
+    // descriptor's own socket, so it adds none).
     assert!(
-        kinds.iter().filter(|k| **k == "socket").count() >= 4,
+        kinds.iter().filter(|k| **k == "socket").count() >= 3,
         "{new:?}"
     );
     for c in [stuck, up, off] {
