@@ -30,6 +30,10 @@ const READ_BUF: usize = 256 * 1024;
 /// recv calls per readiness event before other connections get a turn.
 const READS_PER_EVENT: usize = 8;
 const MAX_EVENTS: usize = 1024;
+/// Connects in flight at once per reactor. More wait for a slot (FIFO), so that a
+/// storm of reconnects (a server restart seen by thousands of connections) reaches
+/// the server's accept queue at the rate it completes handshakes, not all at once.
+const MAX_CONNECTING: usize = 256;
 
 enum Phase {
     Waiting,
@@ -38,6 +42,8 @@ enum Phase {
         addrs: Vec<SocketAddr>,
         idx: usize,
         sock: RawFd,
+        /// `sock` is connecting and holds one of the MAX_CONNECTING slots.
+        in_flight: bool,
     },
     Up,
 }
@@ -63,6 +69,10 @@ pub(crate) struct Reactor {
     rng: Rng,
     buf: Vec<u8>,
     stopping: bool,
+    /// Connects in flight (at most MAX_CONNECTING).
+    connecting: usize,
+    /// Connections waiting for a connect slot, with the generation they waited in.
+    slot_queue: std::collections::VecDeque<(u64, u64)>,
 }
 
 /// Which callback to run.
@@ -124,6 +134,8 @@ impl Reactor {
             rng: Rng::seeded(seed),
             buf: vec![0; READ_BUF],
             stopping: false,
+            connecting: 0,
+            slot_queue: Default::default(),
         }
     }
 
@@ -131,6 +143,7 @@ impl Reactor {
         runtime::mark_reactor_thread(&self.rt);
         let mut events = sys::new_events(MAX_EVENTS);
         loop {
+            self.guarded(|r| r.admit_waiting());
             let timeout = self.next_timeout();
             let n = match sys::epoll_wait(self.rt.epfd, &mut events, timeout) {
                 Ok(n) => n,
@@ -147,6 +160,21 @@ impl Reactor {
             self.guarded(|r| r.run_timers());
             if self.stopping && self.conns.is_empty() {
                 break;
+            }
+        }
+    }
+
+    /// Starts waiting connects while slots are free.
+    fn admit_waiting(&mut self) {
+        while self.connecting < MAX_CONNECTING {
+            let Some((id, gen)) = self.slot_queue.pop_front() else {
+                return;
+            };
+            let waiting = self.conns.get(&id).is_some_and(|e| {
+                e.gen == gen && matches!(e.phase, Phase::Attempting { sock: -1, .. })
+            });
+            if waiting {
+                self.try_current(id);
             }
         }
     }
@@ -302,6 +330,7 @@ impl Reactor {
                 addrs,
                 idx: 0,
                 sock: -1,
+                in_flight: false,
             };
             self.try_current(id);
         }
@@ -315,13 +344,23 @@ impl Reactor {
                 return;
             };
             let sh = e.sh.clone();
-            let Phase::Attempting { addrs, idx, sock } = &mut e.phase else {
+            let Phase::Attempting {
+                addrs,
+                idx,
+                sock,
+                in_flight,
+            } = &mut e.phase
+            else {
                 return;
             };
             let Some(addr) = addrs.get(*idx).copied() else {
                 self.schedule_retry(id);
                 return;
             };
+            if self.connecting >= MAX_CONNECTING {
+                self.slot_queue.push_back((id, e.gen));
+                return;
+            }
             Counters::add(&sh.counters.attempts, 1);
             // The first attempt connects the placeholder itself (see Prepared::new).
             let on_stable = e.placeholder_unused && addr.is_ipv6() == sh.placeholder_v6;
@@ -365,6 +404,8 @@ impl Reactor {
                         continue;
                     }
                     *sock = fd;
+                    *in_flight = true;
+                    self.connecting += 1;
                     e.gen += 1;
                     let gen = e.gen;
                     self.push_timer(Timer {
@@ -410,9 +451,18 @@ impl Reactor {
             return;
         };
         let sh = e.sh.clone();
-        let Phase::Attempting { idx, sock, .. } = &mut e.phase else {
+        let Phase::Attempting {
+            idx,
+            sock,
+            in_flight,
+            ..
+        } = &mut e.phase
+        else {
             return;
         };
+        if std::mem::take(in_flight) {
+            self.connecting -= 1;
+        }
         if *sock >= 0 {
             sys::epoll_del(self.rt.epfd, *sock);
             if *sock != sh.fd {
@@ -433,9 +483,15 @@ impl Reactor {
             return;
         };
         let sh = e.sh.clone();
-        let Phase::Attempting { sock, .. } = &mut e.phase else {
+        let Phase::Attempting {
+            sock, in_flight, ..
+        } = &mut e.phase
+        else {
             return;
         };
+        if std::mem::take(in_flight) {
+            self.connecting -= 1;
+        }
         let fresh = std::mem::replace(sock, -1);
         {
             let mut io = sh.io.lock();
@@ -611,12 +667,17 @@ impl Reactor {
             return;
         };
         let sh = e.sh;
-        match e.phase {
-            Phase::Attempting { sock, .. } if sock >= 0 && sock != sh.fd => {
+        if let Phase::Attempting {
+            sock, in_flight, ..
+        } = e.phase
+        {
+            if in_flight {
+                self.connecting -= 1;
+            }
+            if sock >= 0 && sock != sh.fd {
                 sys::epoll_del(self.rt.epfd, sock);
                 sys::close(sock);
             }
-            _ => {}
         }
         registry::unmap_conn(&sh);
         {

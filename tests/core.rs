@@ -518,3 +518,37 @@ fn connect_from_on_close_during_shutdown_is_refused() {
     assert_eq!(*result.lock().unwrap(), Some(Err(Error::Closed)));
     assert_eq!(threads_named("connman-"), Vec::<String>::new());
 }
+
+#[test]
+fn connects_in_flight_are_capped_and_queued_fairly() {
+    let _s = serial();
+    let hole = Blackhole::new();
+    let o = Options {
+        connect_timeout: Duration::from_secs(30),
+        ..opts()
+    };
+    let conns: Vec<Conn> = (0..300)
+        .map(|_| connman::connect(hole.port, "127.0.0.1", Recorder::new(), &o).unwrap())
+        .collect();
+    let started = || {
+        conns
+            .iter()
+            .filter(|c| c.stats().unwrap().attempts >= 1)
+            .count()
+    };
+    // 256 connects in flight at most; the rest wait for a slot.
+    assert!(wait_until(|| started() == 256), "started {}", started());
+    // Freeing slots admits the waiting ones, oldest first.
+    for c in &conns[..10] {
+        c.disconnect().unwrap();
+    }
+    assert!(wait_until(|| conns[256..266].iter().all(|c| c
+        .stats()
+        .unwrap()
+        .attempts
+        == 1)));
+    assert!(conns[266..]
+        .iter()
+        .all(|c| c.stats().unwrap().attempts == 0));
+    connman::shutdown().unwrap();
+}
