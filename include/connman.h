@@ -110,6 +110,18 @@ typedef struct connman_options {
    * TCP_NODELAY: 1 (default) disables Nagle's algorithm, 0 keeps it.
    */
   uint32_t nodelay;
+  /**
+   * While a connection that was healthy is being re-established (for
+   * `recovery_window_ms` after it dropped), retries are at most this far apart,
+   * jittered to [cap/2, cap], so a restarted server is found again quickly
+   * instead of after a long doubled backoff (default 250; 0: off).
+   */
+  uint32_t recovery_backoff_max_ms;
+  /**
+   * How long after a healthy connection dropped `recovery_backoff_max_ms`
+   * applies (default 10000); afterwards the normal backoff does.
+   */
+  uint32_t recovery_window_ms;
 } connman_options;
 
 /**

@@ -23,7 +23,7 @@ use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Bytes read per recv; also the largest slice one on_data call gets.
 const READ_BUF: usize = 256 * 1024;
@@ -54,6 +54,8 @@ struct Entry {
     /// Bumped on every phase change; timers and lookups of older generations are stale.
     gen: u64,
     backoff: Backoff,
+    /// When a healthy connection last dropped (recovery window, see Options).
+    last_healthy_drop: Option<Instant>,
     /// The placeholder socket on the stable descriptor was never used to connect.
     placeholder_unused: bool,
     ever_connected: bool,
@@ -272,6 +274,7 @@ impl Reactor {
                 phase: Phase::Waiting,
                 gen: 0,
                 backoff,
+                last_healthy_drop: None,
                 placeholder_unused: true,
                 ever_connected: false,
                 up_since: now,
@@ -636,6 +639,7 @@ impl Reactor {
             // retry at once; the backoff starts over.
             if let Some(e) = self.conns.get_mut(&id) {
                 e.backoff.reset();
+                e.last_healthy_drop = Some(Instant::now());
             }
             self.start_round(id);
         } else {
@@ -651,7 +655,16 @@ impl Reactor {
         };
         e.phase = Phase::Waiting;
         e.gen += 1;
-        let delay = e.backoff.next_delay(&mut self.rng);
+        let mut delay = e.backoff.next_delay(&mut self.rng);
+        // Shortly after a healthy connection dropped, the server is probably
+        // restarting: keep retries close together (still jittered) to find it fast.
+        if let (Some(at), Some(cap)) = (e.last_healthy_drop, e.sh.opts.recovery_backoff_max) {
+            if delay > cap && at.elapsed() < e.sh.opts.recovery_window {
+                let half = cap / 2;
+                let span = (cap - half).as_micros() as u64;
+                delay = half + Duration::from_micros(self.rng.below(span + 1));
+            }
+        }
         let gen = e.gen;
         self.push_timer(Timer {
             when: Instant::now() + delay,

@@ -743,3 +743,35 @@ fn blasting_peer_is_read_in_bounded_memory_without_starving_others() {
     connman::shutdown().unwrap();
     rec.assert_contract();
 }
+
+/// After a healthy connection drops, retries stay at most `recovery_backoff_max`
+/// apart for `recovery_window`, so a restarting server is found again quickly;
+/// with the cap off, the plain doubling backoff spaces them out.
+#[test]
+fn recovery_window_keeps_retries_close_after_a_healthy_drop() {
+    let _s = serial();
+    let mut counts = Vec::new();
+    for cap in [Some(Duration::from_millis(40)), None] {
+        let mut srv = Server::echo();
+        let rec = Recorder::new();
+        let o = Options {
+            healthy_after: Duration::from_millis(1),
+            recovery_backoff_max: cap,
+            ..Options::default()
+        };
+        let c = connman::connect(srv.port, "127.0.0.1", rec.clone(), &o).unwrap();
+        assert!(rec.wait(|e| ups(e) == 1));
+        std::thread::sleep(Duration::from_millis(5)); // live past healthy_after
+        srv.cmd("stop");
+        assert!(rec.wait(|e| e.last() == Some(&Ev::Reset)));
+        let before = c.stats().unwrap().attempts;
+        std::thread::sleep(Duration::from_millis(1500)); // the outage being observed
+        counts.push(c.stats().unwrap().attempts - before);
+        srv.cmd("start");
+        assert!(rec.wait(|e| ups(e) == 2), "reconnects after the outage");
+        connman::shutdown().unwrap();
+    }
+    // 40 ms cap: 20 to 40 attempts per second; doubling from 10 ms: about 8 in 1.5 s.
+    assert!(counts[0] >= 20, "capped retries: {counts:?}");
+    assert!(counts[1] <= 12, "plain backoff: {counts:?}");
+}

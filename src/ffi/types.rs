@@ -169,6 +169,14 @@ pub struct connman_options {
     pub user_timeout_ms: u32,
     /// TCP_NODELAY: 1 (default) disables Nagle's algorithm, 0 keeps it.
     pub nodelay: u32,
+    /// While a connection that was healthy is being re-established (for
+    /// `recovery_window_ms` after it dropped), retries are at most this far apart,
+    /// jittered to [cap/2, cap], so a restarted server is found again quickly
+    /// instead of after a long doubled backoff (default 250; 0: off).
+    pub recovery_backoff_max_ms: u32,
+    /// How long after a healthy connection dropped `recovery_backoff_max_ms`
+    /// applies (default 10000); afterwards the normal backoff does.
+    pub recovery_window_ms: u32,
 }
 
 /// A snapshot of one connection, from `connman_get_stats`.
@@ -224,6 +232,8 @@ pub(crate) const DEFAULT_OPTIONS: connman_options = connman_options {
     keepalive_count: 3,
     user_timeout_ms: 60_000,
     nodelay: 1,
+    recovery_backoff_max_ms: 250,
+    recovery_window_ms: 10_000,
 };
 
 fn ms(v: u32) -> Duration {
@@ -249,6 +259,8 @@ impl connman_options {
             keepalive_count: o.keepalive_count,
             user_timeout_ms: o.user_timeout.map_or(0, m),
             nodelay: o.nodelay as u32,
+            recovery_backoff_max_ms: o.recovery_backoff_max.map_or(0, m),
+            recovery_window_ms: m(o.recovery_window),
         }
     }
 
@@ -268,6 +280,8 @@ impl connman_options {
             keepalive_count: self.keepalive_count,
             user_timeout: nonzero_ms(self.user_timeout_ms),
             nodelay: self.nodelay == 1,
+            recovery_backoff_max: nonzero_ms(self.recovery_backoff_max_ms),
+            recovery_window: ms(self.recovery_window_ms),
         };
         o.validate()?;
         Ok(o)

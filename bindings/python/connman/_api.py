@@ -283,6 +283,11 @@ class Options:
     """TCP_USER_TIMEOUT (default 60000; 0: the system's default)."""
     nodelay: Optional[Union[int, bool]] = None
     """TCP_NODELAY: 1/True (default) disables Nagle's algorithm, 0/False keeps it."""
+    recovery_backoff_max_ms: Optional[int] = None
+    """Backoff ceiling while a recently healthy connection is being re-established
+    (default 250; 0: off), so a restarted server is found again quickly."""
+    recovery_window_ms: Optional[int] = None
+    """How long after a healthy connection dropped that ceiling applies (default 10000)."""
 
     @classmethod
     def defaults(cls) -> Options:

@@ -74,6 +74,8 @@ class connman_options(Structure):
         ("keepalive_count", c_uint32),
         ("user_timeout_ms", c_uint32),
         ("nodelay", c_uint32),
+        ("recovery_backoff_max_ms", c_uint32),
+        ("recovery_window_ms", c_uint32),
     ]
 
 
