@@ -54,7 +54,7 @@ impl Conn {
     /// queue is full, [`Error::TooLarge`] when `data` exceeds the whole queue,
     /// [`Error::Closed`] after disconnect, [`Error::NotFound`] for a stale handle.
     pub fn send(self, data: &[u8]) -> Result<()> {
-        registry::conn(self.id)?.send(data)
+        registry::with_conn(self.id, |sh| sh.send(data))
     }
 
     /// Asks the connection to close: `on_close` follows on the library thread.
@@ -76,6 +76,8 @@ pub(crate) struct Io {
     pub queue: VecDeque<u8>,
     /// EPOLLOUT is registered because the queue is not empty.
     pub want_write: bool,
+    /// Bytes handed to the kernel by send and the reactor's flush.
+    pub bytes_sent: u64,
 }
 
 pub(crate) struct ConnShared {
@@ -141,7 +143,7 @@ impl ConnShared {
                 // The connection is broken; the reactor sees it and resets.
                 Err(_) => return Err(Error::NotConnected),
             }
-            Counters::add(&self.counters.bytes_sent, written as u64);
+            io.bytes_sent += written as u64;
         }
         if written < data.len() {
             io.queue.extend(&data[written..]);
@@ -192,7 +194,7 @@ impl ConnShared {
             last_error: c.last_error.load(Relaxed),
             last_resolve_error: c.last_resolve_error.load(Relaxed),
             bytes_received: c.bytes_received.load(Relaxed),
-            bytes_sent: c.bytes_sent.load(Relaxed),
+            bytes_sent: io.bytes_sent,
             bytes_discarded: c.bytes_discarded.load(Relaxed),
             send_queue_bytes: queued,
         }
@@ -209,6 +211,7 @@ pub(crate) struct Prepared {
     opts: Options,
     fd: RawFd,
     placeholder_v6: bool,
+    sockopts: SockOpts,
 }
 
 impl Prepared {
@@ -229,7 +232,23 @@ impl Prepared {
         // family (no extra socket, dup3 or close on the common path); later sockets
         // are dup3'ed onto the number. Writes on it fail until it is connected.
         let placeholder_v6 = addrs[0].is_ipv6();
+        let sockopts = SockOpts {
+            nodelay: opts.nodelay,
+            keepalive: opts.keepalive_idle.map(|idle| {
+                (
+                    secs_up(idle) as u32,
+                    secs_up(opts.keepalive_interval) as u32,
+                    opts.keepalive_count,
+                )
+            }),
+            user_timeout_ms: opts.user_timeout.map(|d| d.as_millis() as u32),
+        };
         let fd = sys::tcp_socket(placeholder_v6).map_err(|e| Error::Os(sys::errno_of(&e)))?;
+        // Socket options go on here, on the caller's thread, not the reactor's.
+        if let Err(e) = sys::apply_sockopts(fd, &sockopts) {
+            sys::close(fd);
+            return Err(Error::Os(sys::errno_of(&e)));
+        }
         Ok(Prepared {
             port,
             host: host.to_owned(),
@@ -238,6 +257,7 @@ impl Prepared {
             opts: opts.clone(),
             fd,
             placeholder_v6,
+            sockopts,
         })
     }
 
@@ -257,20 +277,6 @@ impl Prepared {
                 std::thread::yield_now();
                 continue;
             }
-            let o = &self.opts;
-            let sockopts = SockOpts {
-                nodelay: o.nodelay,
-                keepalive: o.keepalive_idle.map(|idle| {
-                    (
-                        secs_up(idle) as u32,
-                        secs_up(o.keepalive_interval) as u32,
-                        o.keepalive_count,
-                    )
-                }),
-                user_timeout_ms: o
-                    .user_timeout
-                    .map(|d| d.as_millis().min(u32::MAX as u128) as u32),
-            };
             let sh = Arc::new(ConnShared {
                 id: registry::next_id(),
                 fd: self.fd,
@@ -279,13 +285,14 @@ impl Prepared {
                 port: self.port,
                 numeric: self.numeric,
                 opts: self.opts.clone(),
-                sockopts,
+                sockopts: self.sockopts,
                 handler: Mutex::new(Some(handler)),
                 pool,
                 io: Mutex::new(Io {
                     state: State::Connecting,
                     queue: VecDeque::new(),
                     want_write: false,
+                    bytes_sent: 0,
                 }),
                 counters: Counters::default(),
                 closing: AtomicBool::new(false),

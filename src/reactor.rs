@@ -386,7 +386,13 @@ impl Reactor {
                     sys::close(fd);
                 }
             };
-            if let Err(err) = sys::apply_sockopts(fd, &sh.sockopts) {
+            // (The placeholder got its options in Prepared::new.)
+            let configured = if on_stable {
+                Ok(())
+            } else {
+                sys::apply_sockopts(fd, &sh.sockopts)
+            };
+            if let Err(err) = configured {
                 release(fd);
                 note_failure(&sh, sys::errno_of(&err));
                 *idx += 1;
@@ -757,7 +763,7 @@ fn flush(sh: &ConnShared) -> Result<(), i32> {
         match sys::send(sh.fd, head) {
             Ok(n) => {
                 io.queue.drain(..n);
-                Counters::add(&sh.counters.bytes_sent, n as u64);
+                io.bytes_sent += n as u64;
             }
             Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
             Err(err) => return Err(sys::errno_of(&err)),

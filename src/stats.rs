@@ -78,7 +78,6 @@ pub(crate) struct Counters {
     pub last_error: AtomicI32,
     pub last_resolve_error: AtomicI32,
     pub bytes_received: AtomicU64,
-    pub bytes_sent: AtomicU64,
     pub bytes_discarded: AtomicU64,
 }
 
