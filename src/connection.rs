@@ -54,7 +54,8 @@ impl Conn {
     /// queue is full, [`Error::TooLarge`] when `data` exceeds the whole queue,
     /// [`Error::Closed`] after disconnect, [`Error::NotFound`] for a stale handle.
     pub fn send(self, data: &[u8]) -> Result<()> {
-        registry::with_conn(self.id, |sh| sh.send(data))
+        // The Arc is cloned so that the registry lock is not held during the send.
+        registry::conn(self.id)?.send(data)
     }
 
     /// Asks the connection to close: `on_close` follows on the library thread.

@@ -75,6 +75,8 @@ pub(crate) struct Reactor {
     connecting: usize,
     /// Connections waiting for a connect slot, with the generation they waited in.
     slot_queue: std::collections::VecDeque<(u64, u64)>,
+    /// admit_waiting is starting a queued connection (it may skip the queue).
+    admitting: bool,
 }
 
 /// Which callback to run.
@@ -138,6 +140,7 @@ impl Reactor {
             stopping: false,
             connecting: 0,
             slot_queue: Default::default(),
+            admitting: false,
         }
     }
 
@@ -176,7 +179,9 @@ impl Reactor {
                 e.gen == gen && matches!(e.phase, Phase::Attempting { sock: -1, .. })
             });
             if waiting {
+                self.admitting = true;
                 self.try_current(id);
+                self.admitting = false;
             }
         }
     }
@@ -360,7 +365,10 @@ impl Reactor {
                 self.schedule_retry(id);
                 return;
             };
-            if self.connecting >= MAX_CONNECTING {
+            // Wait for a slot when none is free, or when others already wait (FIFO),
+            // unless this is admit_waiting starting the head of the queue.
+            if self.connecting >= MAX_CONNECTING || (!self.admitting && !self.slot_queue.is_empty())
+            {
                 self.slot_queue.push_back((id, e.gen));
                 return;
             }
@@ -380,10 +388,14 @@ impl Reactor {
                     }
                 }
             };
-            // Closes an attempt socket, never the stable descriptor.
+            // Closes an attempt socket; the stable descriptor is never closed, but a
+            // failed connect on it is aborted (shutdown on SYN_SENT), so that a late
+            // SYN retransmit cannot complete a connection connman does not know of.
             let release = |fd: RawFd| {
                 if fd != sh.fd {
                     sys::close(fd);
+                } else {
+                    sys::shutdown_both(fd);
                 }
             };
             // (The placeholder got its options in Prepared::new.)
@@ -476,6 +488,10 @@ impl Reactor {
             sys::epoll_del(self.rt.epfd, *sock);
             if *sock != sh.fd {
                 sys::close(*sock);
+            } else {
+                // Abort the connect still in flight on the stable descriptor (see
+                // `release` in try_current).
+                sys::shutdown_both(*sock);
             }
             *sock = -1;
         }
@@ -533,6 +549,9 @@ impl Reactor {
             }
         }
         let now = Instant::now();
+        // Back up: the recovery window ends (a server that now flaps gets the normal
+        // doubling backoff, guarantee 9).
+        e.last_healthy_drop = None;
         e.phase = Phase::Up;
         e.gen += 1;
         e.up_since = now;

@@ -78,14 +78,6 @@ pub(crate) fn conn(id: u64) -> Result<Arc<ConnShared>> {
         .ok_or(Error::NotFound)
 }
 
-/// Runs `f` on a connection without cloning its Arc (the hot send path).
-pub(crate) fn with_conn<T>(id: u64, f: impl FnOnce(&ConnShared) -> Result<T>) -> Result<T> {
-    match REGISTRY.read().conns.get(&id) {
-        Some(sh) => f(sh),
-        None => Err(Error::NotFound),
-    }
-}
-
 pub(crate) fn conn_by_fd(fd: RawFd) -> Result<u64> {
     REGISTRY
         .read()

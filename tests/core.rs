@@ -552,3 +552,47 @@ fn connects_in_flight_are_capped_and_queued_fairly() {
         .all(|c| c.stats().unwrap().attempts == 0));
     connman::shutdown().unwrap();
 }
+
+/// A first attempt that timed out on the stable descriptor must be aborted: a late
+/// SYN retransmit must not complete a connection that connman does not know of.
+#[test]
+fn timed_out_first_attempt_leaves_no_phantom_connection() {
+    let _s = serial();
+    let mut hole = Blackhole::new();
+    let o = Options {
+        connect_timeout: Duration::from_millis(100),
+        backoff_initial: Duration::from_secs(30), // no second attempt in this test
+        backoff_max: Duration::from_secs(30),
+        ..opts()
+    };
+    let c = connman::connect(hole.port, "127.0.0.1", Recorder::new(), &o).unwrap();
+    assert!(wait_until(
+        || c.stats().unwrap().last_error == libc::ETIMEDOUT
+    ));
+    hole.drain(); // the kernel would now accept a retransmitted SYN
+    let fd = c.fd().unwrap();
+    let peer = || {
+        // SAFETY: getpeername into a live, correctly sized sockaddr_storage.
+        unsafe {
+            let mut sa: libc::sockaddr_storage = std::mem::zeroed();
+            let mut len = std::mem::size_of_val(&sa) as libc::socklen_t;
+            libc::getpeername(
+                fd,
+                (&mut sa as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+            ) == 0
+        }
+    };
+    // SYNs are retransmitted after 1 s, then 3 s: watch past the first one.
+    let mut phantom = false;
+    wait_for(Duration::from_millis(2500), &mut || {
+        phantom |= peer();
+        phantom
+    });
+    assert!(
+        !phantom,
+        "the stable descriptor connected behind connman's back"
+    );
+    assert_eq!(c.stats().unwrap().connects, 0);
+    connman::shutdown().unwrap();
+}

@@ -775,3 +775,31 @@ fn recovery_window_keeps_retries_close_after_a_healthy_drop() {
     assert!(counts[0] >= 20, "capped retries: {counts:?}");
     assert!(counts[1] <= 12, "plain backoff: {counts:?}");
 }
+
+/// The recovery window ends once the connection is back: a server that then accepts
+/// and closes at once gets the normal doubling backoff, not retries every few ms.
+#[test]
+fn recovery_window_does_not_weaken_the_flap_guard() {
+    let _s = serial();
+    let mut srv = Server::echo();
+    let rec = Recorder::new();
+    let o = Options {
+        healthy_after: Duration::from_millis(100),
+        recovery_backoff_max: Some(Duration::from_millis(20)),
+        ..Options::default()
+    };
+    let c = connman::connect(srv.port, "127.0.0.1", rec.clone(), &o).unwrap();
+    assert!(rec.wait(|e| ups(e) == 1));
+    std::thread::sleep(Duration::from_millis(150)); // live past healthy_after
+    srv.cmd("mode close"); // drops it (healthy), then accepts and closes at once
+    assert!(rec.wait(|e| ups(e) >= 2));
+    let before = c.stats().unwrap().connects;
+    std::thread::sleep(Duration::from_millis(1500)); // the window being observed
+    let flaps = c.stats().unwrap().connects - before;
+    // Doubling from 10 ms: about 8 in 1.5 s; a 20 ms cap would allow about 100.
+    assert!(
+        flaps <= 15,
+        "{flaps} reconnects in 1.5 s to a flapping server"
+    );
+    connman::shutdown().unwrap();
+}

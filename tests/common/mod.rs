@@ -432,6 +432,26 @@ impl Blackhole {
     }
 }
 
+impl Blackhole {
+    /// Accepts (and closes) everything waiting in the accept queue, so the next SYN
+    /// that arrives completes a handshake again (once).
+    pub fn drain(&mut self) {
+        self.fillers.clear();
+        // SAFETY: fcntl/accept/close on our own listening socket; no pointers kept.
+        unsafe {
+            let fl = libc::fcntl(self.fd, libc::F_GETFL);
+            libc::fcntl(self.fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+            loop {
+                let c = libc::accept(self.fd, std::ptr::null_mut(), std::ptr::null_mut());
+                if c < 0 {
+                    break;
+                }
+                libc::close(c);
+            }
+        }
+    }
+}
+
 impl Drop for Blackhole {
     fn drop(&mut self) {
         self.fillers.clear();
