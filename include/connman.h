@@ -114,7 +114,8 @@ typedef struct connman_options {
    * While a connection that was healthy is being re-established (for
    * `recovery_window_ms` after it dropped), retries are at most this far apart,
    * jittered to [cap/2, cap], so a restarted server is found again quickly
-   * instead of after a long doubled backoff (default 250; 0: off).
+   * instead of after a long doubled backoff (default 250; 0: off). Retries after a
+   * flap (a connection that died within `healthy_after_ms`) are never capped.
    */
   uint32_t recovery_backoff_max_ms;
   /**

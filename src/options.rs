@@ -43,7 +43,8 @@ pub struct Options {
     /// `recovery_window` after it dropped), retries are at most this far apart
     /// (jittered to [cap/2, cap]), so a restarted server is found again within a
     /// fraction of a second instead of after a long doubled backoff (None = off;
-    /// default 250 ms). Outside that window the normal backoff applies.
+    /// default 250 ms). Outside that window, and after a flap (a connection that
+    /// died within `healthy_after`), the normal backoff applies.
     pub recovery_backoff_max: Option<Duration>,
     /// How long after a healthy connection dropped `recovery_backoff_max` applies
     /// (default 10 s).

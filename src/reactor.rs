@@ -327,7 +327,7 @@ impl Reactor {
             Err(code) => {
                 e.sh.counters.last_resolve_error.store(code, Relaxed);
                 Counters::add(&e.sh.counters.consecutive_failures, 1);
-                self.schedule_retry(id);
+                self.schedule_retry(id, false);
             }
         }
     }
@@ -362,7 +362,7 @@ impl Reactor {
                 return;
             };
             let Some(addr) = addrs.get(*idx).copied() else {
-                self.schedule_retry(id);
+                self.schedule_retry(id, false);
                 return;
             };
             // Wait for a slot when none is free, or when others already wait (FIFO),
@@ -549,9 +549,6 @@ impl Reactor {
             }
         }
         let now = Instant::now();
-        // Back up: the recovery window ends (a server that now flaps gets the normal
-        // doubling backoff, guarantee 9).
-        e.last_healthy_drop = None;
         e.phase = Phase::Up;
         e.gen += 1;
         e.up_since = now;
@@ -670,11 +667,14 @@ impl Reactor {
         } else {
             // It died right after connecting: count it as a failure (no hot loop).
             Counters::add(&sh.counters.consecutive_failures, 1);
-            self.schedule_retry(id);
+            self.schedule_retry(id, true);
         }
     }
 
-    fn schedule_retry(&mut self, id: u64) {
+    /// Arms the backoff timer. `flapped`: the connection came up and died at once;
+    /// then the recovery cap does not apply (guarantee 9: no hot loop against a server
+    /// that accepts and closes), only to retries after failed attempts.
+    fn schedule_retry(&mut self, id: u64, flapped: bool) {
         let Some(e) = self.conns.get_mut(&id) else {
             return;
         };
@@ -684,7 +684,7 @@ impl Reactor {
         // Shortly after a healthy connection dropped, the server is probably
         // restarting: keep retries close together (still jittered) to find it fast.
         if let (Some(at), Some(cap)) = (e.last_healthy_drop, e.sh.opts.recovery_backoff_max) {
-            if delay > cap && at.elapsed() < e.sh.opts.recovery_window {
+            if !flapped && delay > cap && at.elapsed() < e.sh.opts.recovery_window {
                 let half = cap / 2;
                 let span = (cap - half).as_micros() as u64;
                 delay = half + Duration::from_micros(self.rng.below(span + 1));
