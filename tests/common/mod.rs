@@ -189,18 +189,7 @@ impl Recorder {
 
     /// Waits until `f` holds for the recorded events, up to the deadline.
     pub fn wait(&self, f: impl Fn(&[Ev]) -> bool) -> bool {
-        let end = Instant::now() + DEADLINE;
-        let mut g = self.events.lock().unwrap();
-        loop {
-            if f(&g) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= end {
-                return false;
-            }
-            g = self.cv.wait_timeout(g, end - now).unwrap().0;
-        }
+        self.wait_for(DEADLINE, f)
     }
 
     pub fn received(&self) -> Vec<u8> {
