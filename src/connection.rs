@@ -41,7 +41,7 @@ impl Conn {
     /// The stable descriptor: the same number for the connection's whole life.
     pub fn fd(self) -> Result<RawFd> {
         let sh = registry::conn(self.id)?;
-        if sh.io.lock().state == State::Closed {
+        if sh.is_closed() {
             return Err(Error::Closed);
         }
         Ok(sh.fd)
@@ -113,6 +113,11 @@ pub(crate) const READ_EVENTS: u32 = sys::EV_IN | sys::EV_RDHUP;
 impl ConnShared {
     pub fn conn(&self) -> Conn {
         Conn { id: self.id }
+    }
+
+    /// on_close ran or is running.
+    pub fn is_closed(&self) -> bool {
+        self.io.lock().state == State::Closed
     }
 
     /// Sends at once when nothing is queued (one send(2) on the caller's thread, no
@@ -244,11 +249,11 @@ impl Prepared {
             }),
             user_timeout_ms: opts.user_timeout.map(|d| d.as_millis() as u32),
         };
-        let fd = sys::tcp_socket(placeholder_v6).map_err(|e| Error::Os(sys::errno_of(&e)))?;
+        let fd = sys::tcp_socket(placeholder_v6)?;
         // Socket options go on here, on the caller's thread, not the reactor's.
         if let Err(e) = sys::apply_sockopts(fd, &sockopts) {
             sys::close(fd);
-            return Err(Error::Os(sys::errno_of(&e)));
+            return Err(e.into());
         }
         Ok(Prepared {
             port,

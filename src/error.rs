@@ -1,5 +1,6 @@
 //! Error type of the safe API and its stable numeric codes (the C `connman_result`).
 
+use std::ffi::CStr;
 use std::fmt;
 
 /// Everything that can go wrong in a connman call.
@@ -58,21 +59,28 @@ impl Error {
 
     /// A short static description of a C code; never empty.
     pub fn describe(code: i32) -> &'static str {
+        Error::describe_c(code)
+            .to_str()
+            .unwrap_or("unknown connman result code")
+    }
+
+    /// The same description as a C string (what `connman_strerror` returns).
+    pub(crate) fn describe_c(code: i32) -> &'static CStr {
         match code {
-            0 => "success",
-            1 => "invalid argument",
-            2 => "not found (unknown or stale handle, unknown pool, or index out of range)",
-            3 => "closed (disconnect was already requested)",
-            4 => "not connected",
-            5 => "would block (send queue full)",
-            6 => "already exists (pool name taken)",
-            7 => "internal error (a panic was caught)",
-            8 => "host name could not be resolved",
-            9 => "message larger than the send queue limit",
-            10 => "handler factory refused",
-            11 => "not allowed from inside a connman callback",
-            12 => "operating system call failed",
-            _ => "unknown connman result code",
+            0 => c"success",
+            1 => c"invalid argument",
+            2 => c"not found (unknown or stale handle, unknown pool, or index out of range)",
+            3 => c"closed (disconnect was already requested)",
+            4 => c"not connected",
+            5 => c"would block (send queue full)",
+            6 => c"already exists (pool name taken)",
+            7 => c"internal error (a panic was caught)",
+            8 => c"host name could not be resolved",
+            9 => c"message larger than the send queue limit",
+            10 => c"handler factory refused",
+            11 => c"not allowed from inside a connman callback",
+            12 => c"operating system call failed",
+            _ => c"unknown connman result code",
         }
     }
 }
@@ -92,3 +100,9 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Os(crate::sys::errno_of(&e))
+    }
+}

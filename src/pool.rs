@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::options::Options;
 use crate::registry;
-use crate::stats::{PoolStats, State};
+use crate::stats::PoolStats;
 use parking_lot::{Mutex, RwLock};
 use std::cell::RefCell;
 use std::os::fd::RawFd;
@@ -147,7 +147,7 @@ impl Pool {
     /// Member `index`'s stable descriptor (what its on_connect got).
     pub fn connection_fd(self, index: usize) -> Result<RawFd> {
         let m = self.member(index)?;
-        if m.io.lock().state == State::Closed {
+        if m.is_closed() {
             return Err(Error::Closed);
         }
         Ok(m.fd)
@@ -156,7 +156,7 @@ impl Pool {
     /// Member `index`'s handler, as the factory made it.
     pub fn handler(self, index: usize) -> Result<Arc<dyn Handler>> {
         let m = self.member(index)?;
-        if m.io.lock().state == State::Closed {
+        if m.is_closed() {
             return Err(Error::Closed);
         }
         let h = m.handler.lock().clone();

@@ -190,8 +190,7 @@ impl Reactor {
     /// the heap are dropped first, so a cancelled timer never wakes the reactor.
     fn next_timeout(&mut self) -> i32 {
         let conns = &self.conns;
-        self.timers
-            .prune_top(|t| conns.get(&t.conn).is_some_and(|e| e.gen == t.gen));
+        self.timers.prune_top(|t| timer_live(conns, t));
         self.timers.timeout_ms(Instant::now())
     }
 
@@ -388,24 +387,13 @@ impl Reactor {
                     }
                 }
             };
-            // Closes an attempt socket; the stable descriptor is never closed, but a
-            // failed connect on it is aborted (shutdown on SYN_SENT), so that a late
-            // SYN retransmit cannot complete a connection connman does not know of.
-            let release = |fd: RawFd| {
-                if fd != sh.fd {
-                    sys::close(fd);
-                } else {
-                    sys::shutdown_both(fd);
-                }
-            };
-            // (The placeholder got its options in Prepared::new.)
             let configured = if on_stable {
                 Ok(())
             } else {
                 sys::apply_sockopts(fd, &sh.sockopts)
             };
             if let Err(err) = configured {
-                release(fd);
+                release_attempt(self.rt.epfd, &sh, fd);
                 note_failure(&sh, sys::errno_of(&err));
                 *idx += 1;
                 continue;
@@ -419,7 +407,7 @@ impl Reactor {
                 Ok(ConnectStart::InProgress) => {
                     if let Err(err) = sys::epoll_add(self.rt.epfd, fd, sys::EV_OUT, token(id, true))
                     {
-                        release(fd);
+                        release_attempt(self.rt.epfd, &sh, fd);
                         note_failure(&sh, sys::errno_of(&err));
                         *idx += 1;
                         continue;
@@ -438,7 +426,7 @@ impl Reactor {
                     return;
                 }
                 Err(err) => {
-                    release(fd);
+                    release_attempt(self.rt.epfd, &sh, fd);
                     note_failure(&sh, sys::errno_of(&err));
                     *idx += 1;
                     continue;
@@ -485,15 +473,7 @@ impl Reactor {
             self.connecting -= 1;
         }
         if *sock >= 0 {
-            sys::epoll_del(self.rt.epfd, *sock);
-            if *sock != sh.fd {
-                sys::close(*sock);
-            } else {
-                // Abort the connect still in flight on the stable descriptor (see
-                // `release` in try_current).
-                sys::shutdown_both(*sock);
-            }
-            *sock = -1;
+            release_attempt(self.rt.epfd, &sh, std::mem::replace(sock, -1));
         }
         *idx += 1;
         e.gen += 1;
@@ -712,9 +692,8 @@ impl Reactor {
             if in_flight {
                 self.connecting -= 1;
             }
-            if sock >= 0 && sock != sh.fd {
-                sys::epoll_del(self.rt.epfd, sock);
-                sys::close(sock);
+            if sock >= 0 {
+                release_attempt(self.rt.epfd, &sh, sock);
             }
         }
         registry::unmap_conn(&sh);
@@ -750,8 +729,7 @@ impl Reactor {
     /// Drops stale timers (lazy cancellation).
     fn compact_timers(&mut self) {
         let conns = &self.conns;
-        self.timers
-            .retain(|t| conns.get(&t.conn).is_some_and(|e| e.gen == t.gen));
+        self.timers.retain(|t| timer_live(conns, t));
     }
 }
 
@@ -759,6 +737,24 @@ impl Reactor {
 fn report(msg: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "connman: {msg}");
+}
+
+/// Gives up an attempt socket: out of epoll, then closed. The stable descriptor is
+/// never closed here; a connect still in flight on it is aborted (shutdown on
+/// SYN_SENT), so that a late SYN retransmit cannot complete a connection connman
+/// does not know of.
+fn release_attempt(epfd: RawFd, sh: &ConnShared, fd: RawFd) {
+    sys::epoll_del(epfd, fd);
+    if fd == sh.fd {
+        sys::shutdown_both(fd);
+    } else {
+        sys::close(fd);
+    }
+}
+
+/// A timer still belongs to its connection's current phase.
+fn timer_live(conns: &IdMap<u64, Entry>, t: &Timer) -> bool {
+    conns.get(&t.conn).is_some_and(|e| e.gen == t.gen)
 }
 
 fn note_failure(sh: &ConnShared, errno: i32) {

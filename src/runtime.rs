@@ -114,12 +114,12 @@ pub(crate) fn get_or_start() -> Result<Arc<RuntimeShared>> {
     if let Some(rt) = guard.as_ref() {
         return Ok(rt.shared.clone());
     }
-    let epfd = sys::epoll_create().map_err(|e| Error::Os(sys::errno_of(&e)))?;
+    let epfd = sys::epoll_create()?;
     let wakefd = match sys::eventfd() {
         Ok(fd) => fd,
         Err(e) => {
             sys::close(epfd);
-            return Err(Error::Os(sys::errno_of(&e)));
+            return Err(e.into());
         }
     };
     let (tx, rx): (Sender<Cmd>, Receiver<Cmd>) = unbounded();
@@ -131,13 +131,11 @@ pub(crate) fn get_or_start() -> Result<Arc<RuntimeShared>> {
         accepting: Mutex::new(true),
         resolver: Resolver::default(),
     });
-    sys::epoll_add(epfd, wakefd, sys::EV_IN, WAKE_TOKEN)
-        .map_err(|e| Error::Os(sys::errno_of(&e)))?;
+    sys::epoll_add(epfd, wakefd, sys::EV_IN, WAKE_TOKEN)?;
     let reactor = Reactor::new(shared.clone(), rx);
     let thread = std::thread::Builder::new()
         .name("connman-reactor".into())
-        .spawn(move || reactor.run())
-        .map_err(|e| Error::Os(sys::errno_of(&e)))?;
+        .spawn(move || reactor.run())?;
     *guard = Some(Runtime {
         shared: shared.clone(),
         thread,

@@ -24,25 +24,7 @@ fn conn(c: connman_conn) -> Conn {
 /// The string is static; do not free it. Any thread.
 #[no_mangle]
 pub extern "C" fn connman_strerror(code: connman_result) -> *const c_char {
-    ffi_guard!(c"internal error".as_ptr() => {
-        let text: &'static CStr = match code {
-            CONNMAN_OK => c"success",
-            CONNMAN_ERR_INVALID_ARGUMENT => c"invalid argument",
-            CONNMAN_ERR_NOT_FOUND => c"not found (unknown or stale handle, unknown pool, or index out of range)",
-            CONNMAN_ERR_CLOSED => c"closed (disconnect was already requested)",
-            CONNMAN_ERR_NOT_CONNECTED => c"not connected",
-            CONNMAN_ERR_WOULD_BLOCK => c"would block (send queue full)",
-            CONNMAN_ERR_EXISTS => c"already exists (pool name taken)",
-            CONNMAN_ERR_PANIC => c"internal error (a panic was caught)",
-            CONNMAN_ERR_RESOLVE => c"host name could not be resolved",
-            CONNMAN_ERR_TOO_LARGE => c"message larger than the send queue limit",
-            CONNMAN_ERR_FACTORY => c"handler factory refused",
-            CONNMAN_ERR_IN_CALLBACK => c"not allowed from inside a connman callback",
-            CONNMAN_ERR_OS => c"operating system call failed",
-            _ => c"unknown connman result code",
-        };
-        text.as_ptr()
-    })
+    ffi_guard!(c"internal error".as_ptr() => { Error::describe_c(code).as_ptr() })
 }
 
 /// The library version, e.g. "0.1.0". Static; do not free. Any thread.

@@ -58,6 +58,10 @@ pub const CONNMAN_MAX_HOST_LEN: usize = 253;
 /// Longest pool name accepted, in bytes.
 pub const CONNMAN_MAX_POOL_NAME_LEN: usize = 255;
 
+// The header needs literal values; these keep them equal to the core's limits.
+const _: () = assert!(CONNMAN_MAX_HOST_LEN == crate::MAX_HOST_LEN);
+const _: () = assert!(CONNMAN_MAX_POOL_NAME_LEN == crate::MAX_POOL_NAME);
+
 /// A connection handle, passed by value. `id` 0 is never a live handle. After the
 /// connection's `on_close` returns, the handle is stale: every call with it returns
 /// `CONNMAN_ERR_NOT_FOUND` (and `connman_fd` returns -1). Ids are never reused.
