@@ -13,6 +13,12 @@
  * Fallible functions return a connman_result and write their out-parameters only on
  * success. Every pointer argument is checked; NULL gives CONNMAN_ERR_INVALID_ARGUMENT.
  *
+ * fork(): a child forked after the process first used connman cannot use it: every
+ * call there returns CONNMAN_ERR_FORKED at once and touches nothing (no lock, no
+ * descriptor), so the parent's connections are not disturbed. exec and _exit are
+ * safe. The child's inherited copies of the descriptors (all close-on-exec) keep
+ * the parent's sockets open until it execs or exits.
+ *
  * Link with -lconnman (pkg-config: connman). MIT licensed.
  */
 
@@ -161,14 +167,25 @@ typedef struct connman_handler {
    * The first connect succeeded. `fd` is the connection's descriptor, the same
    * number for its whole life: write to it directly (use `send(..., MSG_NOSIGNAL)`
    * or ignore SIGPIPE) or with `connman_send`. It is nonblocking (a raw write may
-   * be partial or fail with EAGAIN) and close-on-exec. Do not close it, and do not
-   * read from it: incoming bytes arrive through `on_data`.
+   * be partial or fail with EAGAIN) and close-on-exec. Do not read from it:
+   * incoming bytes arrive through `on_data`. To force a reconnect, call
+   * `shutdown(fd, SHUT_RDWR)` on it: that counts as a drop (`on_reset`, then
+   * `on_reconnect` on the same number). Do not close it: if the application does,
+   * connman notices the next time it would touch the number (at a drop, a
+   * reconnect or the disconnect), never closes or replaces whatever the number
+   * holds by then, and gives the connection up: `on_close` runs (inside it,
+   * `connman_get_stats` shows `last_error` EBADF) and an error is reported.
+   * Until then, writes to the number go wherever the application pointed it.
    */
   void (*on_connect)(void *ctx,
                      struct connman_conn conn,
                      int fd);
   /**
-   * An established connection dropped. Until `on_reconnect`, writes on the
+   * An established connection dropped: the peer closed or reset it (a peer that
+   * only half-closes, `shutdown(SHUT_WR)`, counts as a drop too), a keepalive,
+   * user or idle timeout ended it, or the application shut the descriptor down.
+   * Every byte the peer sent before it was delivered to `on_data` first. Until
+   * `on_reconnect`, writes on the
    * descriptor fail; data in flight at the reset is lost (retransmit it after
    * `on_reconnect` if it matters). Queued `connman_send` data is discarded.
    */
@@ -354,6 +371,13 @@ typedef struct connman_pool_stats {
  * An operating-system call failed (out of descriptors, threads or memory).
  */
 #define CONNMAN_ERR_OS 12
+
+/**
+ * This process is a `fork()` child of a process that was using connman. The
+ * library's state (threads, descriptors, locks) belongs to the parent, so every
+ * call in the child returns this at once and touches nothing: exec or _exit.
+ */
+#define CONNMAN_ERR_FORKED 13
 
 /**
  * The first connect has not succeeded yet.

@@ -87,6 +87,8 @@ pub(crate) struct ConnShared {
     pub fd: RawFd,
     /// Address family of the placeholder socket first held by `fd`.
     pub placeholder_v6: bool,
+    /// What `fd` referred to when the placeholder was made (see [`sys::file_id`]).
+    pub placeholder_id: sys::FileId,
     pub host: String,
     pub port: u16,
     /// Set when `host` is a numeric address: no resolver needed.
@@ -217,6 +219,7 @@ pub(crate) struct Prepared {
     opts: Options,
     fd: RawFd,
     placeholder_v6: bool,
+    placeholder_id: sys::FileId,
     sockopts: SockOpts,
 }
 
@@ -224,6 +227,7 @@ impl Prepared {
     /// Validates the arguments, resolves the host (on the calling thread, so an
     /// unresolvable name is an error here) and reserves the stable descriptor.
     pub fn new(port: u16, host: &str, opts: &Options) -> Result<Prepared> {
+        crate::fork::check()?;
         if port == 0 || host.is_empty() || host.len() > MAX_HOST_LEN || host.contains('\0') {
             return Err(Error::InvalidArgument);
         }
@@ -255,6 +259,10 @@ impl Prepared {
             sys::close(fd);
             return Err(e.into());
         }
+        let Some(placeholder_id) = sys::file_id(fd) else {
+            sys::close(fd);
+            return Err(Error::Os(libc::EBADF));
+        };
         Ok(Prepared {
             port,
             host: host.to_owned(),
@@ -263,6 +271,7 @@ impl Prepared {
             opts: opts.clone(),
             fd,
             placeholder_v6,
+            placeholder_id,
             sockopts,
         })
     }
@@ -287,6 +296,7 @@ impl Prepared {
                 id: registry::next_id(),
                 fd: self.fd,
                 placeholder_v6: self.placeholder_v6,
+                placeholder_id: self.placeholder_id,
                 host: std::mem::take(&mut self.host),
                 port: self.port,
                 numeric: self.numeric,
@@ -325,6 +335,7 @@ pub fn connect(
     handler: Arc<dyn Handler>,
     options: &Options,
 ) -> Result<Conn> {
+    let _admitted = runtime::admit()?;
     let sh = Prepared::new(port, host, options)?.start(handler, None)?;
     Ok(sh.conn())
 }

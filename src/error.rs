@@ -8,6 +8,7 @@ use std::fmt;
 /// Each variant has a fixed numeric code ([`Error::code`]) shared with the C API;
 /// codes are never renumbered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Error {
     /// An argument was NULL, empty, out of range or otherwise malformed.
     InvalidArgument,
@@ -33,6 +34,9 @@ pub enum Error {
     InCallback,
     /// An operating-system call failed (descriptor or thread limits, memory).
     Os(i32),
+    /// This process is a `fork()` child of a process that was using connman: the
+    /// library's state belongs to the parent, so nothing may be done with it here.
+    Forked,
 }
 
 /// Result of the safe API.
@@ -54,6 +58,7 @@ impl Error {
             Error::Factory => 10,
             Error::InCallback => 11,
             Error::Os(_) => 12,
+            Error::Forked => 13,
         }
     }
 
@@ -80,6 +85,7 @@ impl Error {
             10 => c"handler factory refused",
             11 => c"not allowed from inside a connman callback",
             12 => c"operating system call failed",
+            13 => c"not usable in a fork() child of a process that used connman",
             _ => c"unknown connman result code",
         }
     }

@@ -21,12 +21,17 @@ use std::os::fd::RawFd;
 /// being managed.
 pub trait Handler: Any + Send + Sync {
     /// The first connect succeeded; `fd` is the descriptor, stable for the
-    /// connection's life. Write to it directly, or use [`Conn::send`].
+    /// connection's life. Write to it directly, or use [`Conn::send`]; do not read
+    /// from it. `shutdown(fd, SHUT_RDWR)` forces a reconnect. Do not close it: if
+    /// the application does, connman never closes or replaces what the number holds
+    /// later; it gives the connection up (`on_close`, `last_error` EBADF).
     fn on_connect(&self, conn: Conn, fd: RawFd) {
         let _ = (conn, fd);
     }
-    /// An established connection dropped. Writes to the descriptor fail until
-    /// `on_reconnect`; data in flight at the reset is lost.
+    /// An established connection dropped (closed or reset by the peer, a half-close
+    /// included, or a timeout). Every byte the peer sent before was delivered to
+    /// `on_data` first. Writes to the descriptor fail until `on_reconnect`; data in
+    /// flight at the reset is lost.
     fn on_reset(&self, conn: Conn) {
         let _ = conn;
     }

@@ -38,6 +38,7 @@ mod backoff;
 mod connection;
 mod error;
 pub mod ffi;
+mod fork;
 mod handler;
 mod options;
 mod pool;
@@ -45,6 +46,7 @@ mod reactor;
 mod registry;
 mod resolve;
 mod runtime;
+mod slots;
 mod stats;
 mod sys;
 mod timer;
@@ -61,18 +63,21 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Disconnects every connection and every pool (as the original's `disconnectAll`).
 /// Returns at once; each connection's on_close follows on the library thread.
-pub fn disconnect_all() {
+pub fn disconnect_all() -> Result<()> {
+    fork::check()?;
     for p in registry::all_pools() {
         let _ = p.disconnect();
     }
     for c in registry::all_conns() {
         let _ = c.request_disconnect();
     }
+    Ok(())
 }
 
 /// Disconnects everything, waits until every on_close has run and the library's
 /// threads have exited, and releases every descriptor. A later [`connect`] starts
 /// afresh. From inside a callback it returns [`Error::InCallback`] and does nothing.
 pub fn shutdown() -> Result<()> {
+    fork::check()?;
     runtime::shutdown()
 }

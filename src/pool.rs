@@ -56,6 +56,8 @@ pub(crate) fn in_any_factory() -> bool {
 
 /// Creates a pool; the name must be new (else [`Error::Exists`]), 1 to 255 bytes.
 pub fn create_pool(name: &str, factory: Factory) -> Result<Pool> {
+    crate::fork::check()?;
+    let _admitted = crate::runtime::admit()?;
     if name.is_empty() || name.len() > MAX_POOL_NAME || name.contains('\0') {
         return Err(Error::InvalidArgument);
     }
@@ -101,6 +103,7 @@ impl Pool {
     /// factory with the new index, then opens the connection. Returns the index.
     pub fn add(self, port: u16, host: &str, options: &Options) -> Result<usize> {
         let p = self.shared()?;
+        let _admitted = crate::runtime::admit()?;
         if p.closing.load(SeqCst) {
             return Err(Error::Closed);
         }

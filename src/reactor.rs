@@ -14,6 +14,7 @@ use crate::handler::Handler;
 use crate::registry::{self, IdMap};
 use crate::resolve::Job;
 use crate::runtime::{self, Cmd, RuntimeShared, WAKE_TOKEN};
+use crate::slots::ConnectSlots;
 use crate::stats::{Counters, State};
 use crate::sys::{self, ConnectStart};
 use crate::timer::{Timer, TimerKind, Timers};
@@ -30,10 +31,6 @@ const READ_BUF: usize = 256 * 1024;
 /// recv calls per readiness event before other connections get a turn.
 const READS_PER_EVENT: usize = 8;
 const MAX_EVENTS: usize = 1024;
-/// Connects in flight at once per reactor. More wait for a slot (FIFO), so that a
-/// storm of reconnects (a server restart seen by thousands of connections) reaches
-/// the server's accept queue at the rate it completes handshakes, not all at once.
-const MAX_CONNECTING: usize = 256;
 
 enum Phase {
     Waiting,
@@ -42,7 +39,7 @@ enum Phase {
         addrs: Vec<SocketAddr>,
         idx: usize,
         sock: RawFd,
-        /// `sock` is connecting and holds one of the MAX_CONNECTING slots.
+        /// `sock` is connecting and holds a connect slot of `addrs[idx]`.
         in_flight: bool,
     },
     Up,
@@ -58,6 +55,10 @@ struct Entry {
     last_healthy_drop: Option<Instant>,
     /// The placeholder socket on the stable descriptor was never used to connect.
     placeholder_unused: bool,
+    /// What the stable descriptor holds as far as connman knows: checked before
+    /// connman closes, shuts down or replaces it, so a number the application
+    /// closed and reused for something of its own is never touched.
+    fd_id: sys::FileId,
     ever_connected: bool,
     up_since: Instant,
     last_rx: Instant,
@@ -71,10 +72,8 @@ pub(crate) struct Reactor {
     rng: Rng,
     buf: Vec<u8>,
     stopping: bool,
-    /// Connects in flight (at most MAX_CONNECTING).
-    connecting: usize,
-    /// Connections waiting for a connect slot, with the generation they waited in.
-    slot_queue: std::collections::VecDeque<(u64, u64)>,
+    /// Connects in flight per destination, and the connections waiting for one.
+    slots: ConnectSlots,
     /// admit_waiting is starting a queued connection (it may skip the queue).
     admitting: bool,
 }
@@ -138,8 +137,7 @@ impl Reactor {
             rng: Rng::seeded(seed),
             buf: vec![0; READ_BUF],
             stopping: false,
-            connecting: 0,
-            slot_queue: Default::default(),
+            slots: ConnectSlots::default(),
             admitting: false,
         }
     }
@@ -169,14 +167,13 @@ impl Reactor {
         }
     }
 
-    /// Starts waiting connects while slots are free.
+    /// Starts waiting connects while their destinations have free slots.
     fn admit_waiting(&mut self) {
-        while self.connecting < MAX_CONNECTING {
-            let Some((id, gen)) = self.slot_queue.pop_front() else {
-                return;
-            };
+        while let Some((addr, id, gen)) = self.slots.next_admitted() {
             let waiting = self.conns.get(&id).is_some_and(|e| {
-                e.gen == gen && matches!(e.phase, Phase::Attempting { sock: -1, .. })
+                e.gen == gen
+                    && matches!(&e.phase, Phase::Attempting { sock: -1, addrs, idx, .. }
+                        if addrs.get(*idx) == Some(&addr))
             });
             if waiting {
                 self.admitting = true;
@@ -271,6 +268,7 @@ impl Reactor {
         let id = sh.id;
         let now = Instant::now();
         let backoff = Backoff::new(sh.opts.backoff_initial, sh.opts.backoff_max);
+        let fd_id = sh.placeholder_id;
         self.conns.insert(
             id,
             Entry {
@@ -280,6 +278,7 @@ impl Reactor {
                 backoff,
                 last_healthy_drop: None,
                 placeholder_unused: true,
+                fd_id,
                 ever_connected: false,
                 up_since: now,
                 last_rx: now,
@@ -364,23 +363,27 @@ impl Reactor {
                 self.schedule_retry(id, false);
                 return;
             };
-            // Wait for a slot when none is free, or when others already wait (FIFO),
-            // unless this is admit_waiting starting the head of the queue.
-            if self.connecting >= MAX_CONNECTING || (!self.admitting && !self.slot_queue.is_empty())
-            {
-                self.slot_queue.push_back((id, e.gen));
+            // Wait for a slot of this destination when none is free, or when others
+            // already wait (FIFO), unless this is admit_waiting starting a waiter.
+            if !self.slots.take(addr, id, e.gen, self.admitting) {
                 return;
             }
             Counters::add(&sh.counters.attempts, 1);
             // The first attempt connects the placeholder itself (see Prepared::new).
             let on_stable = e.placeholder_unused && addr.is_ipv6() == sh.placeholder_v6;
             let fd = if on_stable {
+                if sys::file_id(sh.fd) != Some(e.fd_id) {
+                    self.slots.release(addr);
+                    self.give_up(id);
+                    return;
+                }
                 e.placeholder_unused = false;
                 sh.fd
             } else {
                 match sys::tcp_socket(addr.is_ipv6()) {
                     Ok(fd) => fd,
                     Err(err) => {
+                        self.slots.release(addr);
                         note_failure(&sh, sys::errno_of(&err));
                         *idx += 1;
                         continue;
@@ -393,13 +396,15 @@ impl Reactor {
                 sys::apply_sockopts(fd, &sh.sockopts)
             };
             if let Err(err) = configured {
-                release_attempt(self.rt.epfd, &sh, fd);
+                release_attempt(self.rt.epfd, &sh, e.fd_id, fd);
+                self.slots.release(addr);
                 note_failure(&sh, sys::errno_of(&err));
                 *idx += 1;
                 continue;
             }
             match sys::connect(fd, &addr) {
                 Ok(ConnectStart::Done) => {
+                    self.slots.release(addr);
                     *sock = fd;
                     self.established(id);
                     return;
@@ -407,14 +412,14 @@ impl Reactor {
                 Ok(ConnectStart::InProgress) => {
                     if let Err(err) = sys::epoll_add(self.rt.epfd, fd, sys::EV_OUT, token(id, true))
                     {
-                        release_attempt(self.rt.epfd, &sh, fd);
+                        release_attempt(self.rt.epfd, &sh, e.fd_id, fd);
+                        self.slots.release(addr);
                         note_failure(&sh, sys::errno_of(&err));
                         *idx += 1;
                         continue;
                     }
                     *sock = fd;
                     *in_flight = true;
-                    self.connecting += 1;
                     e.gen += 1;
                     let gen = e.gen;
                     self.push_timer(Timer {
@@ -426,7 +431,8 @@ impl Reactor {
                     return;
                 }
                 Err(err) => {
-                    release_attempt(self.rt.epfd, &sh, fd);
+                    release_attempt(self.rt.epfd, &sh, e.fd_id, fd);
+                    self.slots.release(addr);
                     note_failure(&sh, sys::errno_of(&err));
                     *idx += 1;
                     continue;
@@ -461,19 +467,19 @@ impl Reactor {
         };
         let sh = e.sh.clone();
         let Phase::Attempting {
+            addrs,
             idx,
             sock,
             in_flight,
-            ..
         } = &mut e.phase
         else {
             return;
         };
         if std::mem::take(in_flight) {
-            self.connecting -= 1;
+            self.slots.release(addrs[*idx]);
         }
         if *sock >= 0 {
-            release_attempt(self.rt.epfd, &sh, std::mem::replace(sock, -1));
+            release_attempt(self.rt.epfd, &sh, e.fd_id, std::mem::replace(sock, -1));
         }
         *idx += 1;
         e.gen += 1;
@@ -489,13 +495,16 @@ impl Reactor {
         };
         let sh = e.sh.clone();
         let Phase::Attempting {
-            sock, in_flight, ..
+            addrs,
+            idx,
+            sock,
+            in_flight,
         } = &mut e.phase
         else {
             return;
         };
         if std::mem::take(in_flight) {
-            self.connecting -= 1;
+            self.slots.release(addrs[*idx]);
         }
         let fresh = std::mem::replace(sock, -1);
         {
@@ -506,9 +515,16 @@ impl Reactor {
                     let _ = sys::epoll_add(epfd, sh.fd, READ_EVENTS, token(id, false));
                 }
             } else {
-                // Move the fresh socket onto the stable number. Its epoll entry is
-                // removed first (epoll keys entries by open file, so the entry would
-                // outlive the closed duplicate).
+                // Move the fresh socket onto the stable number, unless that number no
+                // longer holds connman's socket (the application closed it).
+                if sys::file_id(sh.fd) != Some(e.fd_id) {
+                    drop(io);
+                    release_attempt(epfd, &sh, e.fd_id, fresh);
+                    self.give_up(id);
+                    return;
+                }
+                // Its epoll entry is removed first (epoll keys entries by open file,
+                // so the entry would outlive the closed duplicate).
                 sys::epoll_del(epfd, fresh);
                 if let Err(err) = sys::dup3_cloexec(fresh, sh.fd) {
                     drop(io);
@@ -521,6 +537,9 @@ impl Reactor {
                     return;
                 }
                 sys::close(fresh);
+                if let Some(fd_id) = sys::file_id(sh.fd) {
+                    e.fd_id = fd_id;
+                }
                 let _ = sys::epoll_add(epfd, sh.fd, READ_EVENTS, token(id, false));
             }
             io.want_write = false;
@@ -568,19 +587,28 @@ impl Reactor {
             return;
         }
         let sh = e.sh.clone();
-        if bits & sys::EV_OUT != 0 {
-            if let Err(errno) = flush(&sh) {
-                self.dropped(id, errno);
-                return;
-            }
-        }
-        if bits & (sys::EV_IN | sys::EV_RDHUP | sys::EV_HUP | sys::EV_ERR) == 0 {
+        // A failed flush means the connection is broken, but the peer may have sent
+        // bytes before it reset (typically its last message, then an RST): the kernel
+        // still holds them and they must reach on_data before on_reset. So a broken
+        // connection is read to its end before it counts as dropped.
+        let broken = if bits & sys::EV_OUT != 0 {
+            flush(&sh).err()
+        } else {
+            None
+        };
+        if broken.is_none() && bits & (sys::EV_IN | sys::EV_RDHUP | sys::EV_HUP | sys::EV_ERR) == 0
+        {
             return;
         }
-        for _ in 0..READS_PER_EVENT {
+        let mut reads = 0;
+        loop {
+            if broken.is_none() && reads == READS_PER_EVENT {
+                return; // level-triggered: the rest is read at the next turn
+            }
+            reads += 1;
             match sys::recv(sh.fd, &mut self.buf) {
                 Ok(0) => {
-                    self.dropped(id, 0);
+                    self.dropped(id, broken.unwrap_or(0));
                     return;
                 }
                 Ok(n) => {
@@ -589,11 +617,19 @@ impl Reactor {
                         e.last_rx = Instant::now();
                     }
                     invoke(&sh, Call::Data(&self.buf[..n]));
-                    if n < self.buf.len() || sh.closing.load(SeqCst) {
+                    if sh.closing.load(SeqCst) {
+                        return;
+                    }
+                    if n < self.buf.len() && broken.is_none() {
                         return;
                     }
                 }
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                    if let Some(errno) = broken {
+                        self.dropped(id, errno);
+                    }
+                    return;
+                }
                 Err(err) => {
                     self.dropped(id, sys::errno_of(&err));
                     return;
@@ -609,6 +645,10 @@ impl Reactor {
             return;
         };
         if !matches!(e.phase, Phase::Up) {
+            return;
+        }
+        if !owns_fd(e) {
+            self.give_up(id);
             return;
         }
         let sh = e.sh.clone();
@@ -685,26 +725,43 @@ impl Reactor {
             return;
         };
         let sh = e.sh;
+        let owned = sys::file_id(sh.fd) == Some(e.fd_id);
+        if !owned {
+            sh.counters.last_error.store(libc::EBADF, Relaxed);
+            report(format_args!(
+                "connection {id}: descriptor {} no longer holds connman's socket (the \
+                 application closed it); the connection is given up and the descriptor \
+                 left alone",
+                sh.fd
+            ));
+        }
         if let Phase::Attempting {
-            sock, in_flight, ..
+            addrs,
+            idx,
+            sock,
+            in_flight,
         } = e.phase
         {
             if in_flight {
-                self.connecting -= 1;
+                self.slots.release(addrs[idx]);
             }
             if sock >= 0 {
-                release_attempt(self.rt.epfd, &sh, sock);
+                release_attempt(self.rt.epfd, &sh, e.fd_id, sock);
             }
         }
         registry::unmap_conn(&sh);
         {
             let mut io = sh.io.lock();
-            sys::epoll_del(self.rt.epfd, sh.fd);
+            if owned {
+                sys::epoll_del(self.rt.epfd, sh.fd);
+            }
             Counters::add(&sh.counters.bytes_discarded, io.queue.len() as u64);
             io.queue = Default::default();
             io.want_write = false;
             io.state = State::Closed;
-            sys::close(sh.fd);
+            if owned {
+                sys::close(sh.fd);
+            }
         }
         set_pool_connected(&sh, false);
         invoke(&sh, Call::Close);
@@ -715,6 +772,24 @@ impl Reactor {
                 pool.member_closed();
             }
         }
+    }
+
+    /// The stable descriptor no longer holds connman's socket: the application
+    /// closed it, and the number may hold a file of its own by now. connman never
+    /// replaces or closes it then; it gives the connection up (on_close follows,
+    /// with last_error EBADF) instead of writing the application's data elsewhere.
+    fn give_up(&mut self, id: u64) {
+        let Some(e) = self.conns.get(&id) else {
+            return;
+        };
+        let sh = e.sh.clone();
+        if !sh.closing.swap(true, SeqCst) {
+            let mut io = sh.io.lock();
+            if io.state != State::Closed {
+                io.state = State::Closing;
+            }
+        }
+        self.close(id);
     }
 
     /// Arms a timer. Cancellation is lazy, so when stale timers outnumber the live
@@ -743,13 +818,21 @@ fn report(msg: std::fmt::Arguments<'_>) {
 /// never closed here; a connect still in flight on it is aborted (shutdown on
 /// SYN_SENT), so that a late SYN retransmit cannot complete a connection connman
 /// does not know of.
-fn release_attempt(epfd: RawFd, sh: &ConnShared, fd: RawFd) {
-    sys::epoll_del(epfd, fd);
+fn release_attempt(epfd: RawFd, sh: &ConnShared, fd_id: sys::FileId, fd: RawFd) {
     if fd == sh.fd {
-        sys::shutdown_both(fd);
+        if sys::file_id(fd) == Some(fd_id) {
+            sys::epoll_del(epfd, fd);
+            sys::shutdown_both(fd);
+        }
     } else {
+        sys::epoll_del(epfd, fd);
         sys::close(fd);
     }
+}
+
+/// The stable descriptor still holds the socket connman put there.
+fn owns_fd(e: &Entry) -> bool {
+    sys::file_id(e.sh.fd) == Some(e.fd_id)
 }
 
 /// A timer still belongs to its connection's current phase.

@@ -1,6 +1,8 @@
 //! The process-wide registry: handle ids to live objects. Handles are plain ids, so a
 //! stale handle is a failed lookup (an error code), never a dangling pointer.
 //!
+//! Every lookup first checks that this is not a fork() child ([`crate::fork`]).
+//!
 //! Lock rule: the registry lock is only ever held for a lookup or an update, never
 //! while taking another lock or calling out.
 
@@ -70,6 +72,7 @@ pub(crate) fn insert_conn(sh: &Arc<ConnShared>) {
 }
 
 pub(crate) fn conn(id: u64) -> Result<Arc<ConnShared>> {
+    crate::fork::check()?;
     REGISTRY
         .read()
         .conns
@@ -79,6 +82,7 @@ pub(crate) fn conn(id: u64) -> Result<Arc<ConnShared>> {
 }
 
 pub(crate) fn conn_by_fd(fd: RawFd) -> Result<u64> {
+    crate::fork::check()?;
     REGISTRY
         .read()
         .by_fd
@@ -88,6 +92,7 @@ pub(crate) fn conn_by_fd(fd: RawFd) -> Result<u64> {
 }
 
 pub(crate) fn conn_by_endpoint(host: &str, port: u16) -> Result<u64> {
+    crate::fork::check()?;
     let r = REGISTRY.read();
     r.by_endpoint
         .get(&(host.to_owned(), port))
@@ -131,6 +136,7 @@ pub(crate) fn insert_pool_if_free(p: Arc<PoolShared>) -> Result<()> {
 }
 
 pub(crate) fn pool(id: u64) -> Result<Arc<PoolShared>> {
+    crate::fork::check()?;
     REGISTRY
         .read()
         .pools
@@ -140,6 +146,7 @@ pub(crate) fn pool(id: u64) -> Result<Arc<PoolShared>> {
 }
 
 pub(crate) fn pool_by_name(name: &str) -> Result<u64> {
+    crate::fork::check()?;
     REGISTRY
         .read()
         .pool_names

@@ -8,7 +8,7 @@ use crate::reactor::Reactor;
 use crate::resolve::Resolver;
 use crate::sys;
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
@@ -77,8 +77,13 @@ struct Runtime {
 }
 
 static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
-/// Serializes shutdowns, so that every caller returns only after the work is done.
-static SHUTDOWN: Mutex<()> = Mutex::new(());
+/// Calls that create connections or pools hold this shared for their whole
+/// duration (a pool add across its factory call); [`shutdown`] holds it exclusively
+/// for its whole duration. So a creation racing a shutdown either completes before
+/// it (and shutdown closes what it made) or starts after it (on a fresh runtime):
+/// nothing made by a racing call outlives the shutdown that returned before it.
+/// This also serializes shutdowns, so every caller returns only after the work is done.
+static GATE: RwLock<()> = RwLock::new(());
 
 thread_local! {
     /// On a reactor thread: the runtime it serves.
@@ -103,6 +108,20 @@ fn reactor_is_stopping() -> bool {
             .and_then(Weak::upgrade)
             .is_some_and(|rt| !*rt.accepting.lock())
     })
+}
+
+/// Admission for a call that creates a connection or a pool: held until it is
+/// done. Recursive: a pool factory may itself connect. In a callback (on a
+/// reactor thread) while a shutdown is under way it fails with [`Error::Closed`]
+/// instead of waiting: the shutdown waits for that very thread.
+pub(crate) fn admit() -> Result<RwLockReadGuard<'static, ()>> {
+    if in_reactor() {
+        if reactor_is_stopping() {
+            return Err(Error::Closed);
+        }
+        return GATE.try_read_recursive().ok_or(Error::Closed);
+    }
+    Ok(GATE.read_recursive())
 }
 
 /// The running runtime, started if there is none.
@@ -148,7 +167,7 @@ pub(crate) fn shutdown() -> Result<()> {
     if in_reactor() || crate::pool::in_any_factory() {
         return Err(Error::InCallback);
     }
-    let _serial = SHUTDOWN.lock();
+    let _exclusive = GATE.write();
     // No pool takes new members from here on (an add from an on_close during the
     // shutdown must not outlive it).
     for p in crate::registry::all_pools() {

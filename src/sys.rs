@@ -162,6 +162,19 @@ pub fn dup3_cloexec(from: RawFd, to: RawFd) -> io::Result<()> {
     }
 }
 
+/// What a descriptor refers to: (st_dev, st_ino) of its open file. Socket inode
+/// numbers are not reused while the socket lives, so this tells whether a
+/// descriptor number still holds the socket it held before. None: not open.
+pub type FileId = (u64, u64);
+
+pub fn file_id(fd: RawFd) -> Option<FileId> {
+    // SAFETY: all-zero is a valid stat; fstat writes into the live local.
+    let mut st: libc::stat = unsafe { zeroed() };
+    // SAFETY: as above.
+    let r = unsafe { libc::fstat(fd, &mut st) };
+    (r == 0).then_some((st.st_dev, st.st_ino))
+}
+
 /// shutdown(SHUT_RDWR): the descriptor stays open (its number stays reserved) but
 /// every write on it fails.
 pub fn shutdown_both(fd: RawFd) {

@@ -481,7 +481,7 @@ fn disconnect_racing_the_first_command_still_closes() {
     let stop2 = stop.clone();
     let killer = std::thread::spawn(move || {
         while !stop2.load(SeqCst) {
-            connman::disconnect_all();
+            connman::disconnect_all().unwrap();
         }
     });
     let recs: Vec<_> = (0..2000)
@@ -493,7 +493,7 @@ fn disconnect_racing_the_first_command_still_closes() {
         .collect();
     stop.store(true, SeqCst);
     killer.join().unwrap();
-    connman::disconnect_all();
+    connman::disconnect_all().unwrap();
     assert!(
         wait_until(|| recs.iter().all(|r| r.count(|e| *e == Ev::Close) == 1)),
         "every connection gets its on_close"

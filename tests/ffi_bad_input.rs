@@ -460,7 +460,7 @@ row!(strerror__every_code_and_unknown_ones: CONNMAN_OK, {
         // SAFETY: non-NULL static string.
         let text = unsafe { CStr::from_ptr(s) }.to_str().unwrap();
         assert!(!text.is_empty());
-        if !(0..=12).contains(&code) {
+        if !(0..=13).contains(&code) {
             assert_eq!(text, "unknown connman result code");
         }
     }

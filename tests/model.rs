@@ -442,7 +442,7 @@ impl Model {
     }
 
     fn finish(self) {
-        connman::disconnect_all();
+        connman::disconnect_all().unwrap();
         for t in self.all() {
             assert!(t.rec.wait(|e| e.contains(&Ev::Close)));
         }

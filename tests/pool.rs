@@ -181,7 +181,7 @@ fn concurrent_add_and_next() {
         "indexes unique and dense"
     );
     assert!(wait_until(|| pool.stats().unwrap().connected == 40));
-    connman::disconnect_all();
+    connman::disconnect_all().unwrap();
     let recs = made.lock().unwrap().clone();
     assert!(wait_until(|| recs
         .iter()
@@ -205,7 +205,7 @@ fn disconnect_all_closes_singles_and_pools() {
     assert!(wait_until(
         || pool.stats().unwrap().connected == 2 && single.count(is_connect) == 1
     ));
-    connman::disconnect_all();
+    connman::disconnect_all().unwrap();
     let mut all = made.lock().unwrap().clone();
     all.push(single);
     assert!(wait_until(|| all

@@ -169,7 +169,7 @@ pub extern "C" fn connman_get_stats(conn: connman_conn, out: *mut connman_stats)
 #[no_mangle]
 pub extern "C" fn connman_disconnect_all() -> connman_result {
     ffi_guard!({
-        crate::disconnect_all();
+        crate::disconnect_all()?;
         Ok(())
     })
 }

@@ -38,6 +38,10 @@ pub const CONNMAN_ERR_FACTORY: connman_result = 10;
 pub const CONNMAN_ERR_IN_CALLBACK: connman_result = 11;
 /// An operating-system call failed (out of descriptors, threads or memory).
 pub const CONNMAN_ERR_OS: connman_result = 12;
+/// This process is a `fork()` child of a process that was using connman. The
+/// library's state (threads, descriptors, locks) belongs to the parent, so every
+/// call in the child returns this at once and touches nothing: exec or _exit.
+pub const CONNMAN_ERR_FORKED: connman_result = 13;
 
 /// State of a connection, in `connman_stats.state`.
 pub type connman_state = i32;
@@ -103,10 +107,21 @@ pub struct connman_handler {
     /// The first connect succeeded. `fd` is the connection's descriptor, the same
     /// number for its whole life: write to it directly (use `send(..., MSG_NOSIGNAL)`
     /// or ignore SIGPIPE) or with `connman_send`. It is nonblocking (a raw write may
-    /// be partial or fail with EAGAIN) and close-on-exec. Do not close it, and do not
-    /// read from it: incoming bytes arrive through `on_data`.
+    /// be partial or fail with EAGAIN) and close-on-exec. Do not read from it:
+    /// incoming bytes arrive through `on_data`. To force a reconnect, call
+    /// `shutdown(fd, SHUT_RDWR)` on it: that counts as a drop (`on_reset`, then
+    /// `on_reconnect` on the same number). Do not close it: if the application does,
+    /// connman notices the next time it would touch the number (at a drop, a
+    /// reconnect or the disconnect), never closes or replaces whatever the number
+    /// holds by then, and gives the connection up: `on_close` runs (inside it,
+    /// `connman_get_stats` shows `last_error` EBADF) and an error is reported.
+    /// Until then, writes to the number go wherever the application pointed it.
     pub on_connect: Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn, fd: c_int)>,
-    /// An established connection dropped. Until `on_reconnect`, writes on the
+    /// An established connection dropped: the peer closed or reset it (a peer that
+    /// only half-closes, `shutdown(SHUT_WR)`, counts as a drop too), a keepalive,
+    /// user or idle timeout ended it, or the application shut the descriptor down.
+    /// Every byte the peer sent before it was delivered to `on_data` first. Until
+    /// `on_reconnect`, writes on the
     /// descriptor fail; data in flight at the reset is lost (retransmit it after
     /// `on_reconnect` if it matters). Queued `connman_send` data is discarded.
     pub on_reset: Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn)>,
