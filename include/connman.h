@@ -30,6 +30,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+
+
+
+
+
+
+
+
+
+
 /**
  * Longest host name accepted, in bytes (the DNS limit).
  */
@@ -40,15 +50,16 @@
  */
 #define CONNMAN_MAX_POOL_NAME_LEN 255
 
+/**
+ * Longest Unix socket path accepted, in bytes (for an abstract name, `@name`,
+ * the bytes after the `@`).
+ */
+#define CONNMAN_MAX_UNIX_PATH_LEN 107
 
-
-
-
-
-
-
-
-
+/**
+ * Most I/O threads `connman_config.threads` may ask for.
+ */
+#define CONNMAN_MAX_THREADS 64
 
 /**
  * Status of a connman call: `CONNMAN_OK` (0) or one of the `CONNMAN_ERR_*` codes.
@@ -129,6 +140,29 @@ typedef struct connman_options {
    * applies (default 10000); afterwards the normal backoff does.
    */
   uint32_t recovery_window_ms;
+  /**
+   * 1: never resolve the host name on the calling thread (what a thread running
+   * an event loop needs): `connman_connect` and `connman_pool_add` return at once,
+   * and an unresolvable name is retried with backoff like a refused connect
+   * (`connman_stats.last_resolve_error` says why). 0 (default): the first
+   * resolution happens in the call, so an unresolvable name fails it with
+   * `CONNMAN_ERR_RESOLVE`.
+   */
+  uint32_t resolve_in_background;
+  /**
+   * Bytes `connman_send` may hold while the connection is reconnecting (default
+   * 0: off, `connman_send` then fails with `CONNMAN_ERR_NOT_CONNECTED`; at most
+   * 1073741824). Held bytes are sent once the connection is back, after whatever
+   * the application sends inside `on_reconnect` (so a handshake written there
+   * goes first); beyond the bound `CONNMAN_ERR_WOULD_BLOCK`, nothing of that call
+   * held. Bytes in flight at the reset are still lost; bytes still held at
+   * disconnect count in `bytes_discarded`.
+   */
+  uint32_t send_while_reconnecting;
+  /**
+   * Room for fields of later versions: must be zero (see "Structs that grow").
+   */
+  uint32_t reserved[17];
 } connman_options;
 
 /**
@@ -265,9 +299,14 @@ typedef struct connman_stats {
    */
   uint64_t bytes_discarded;
   /**
-   * Bytes waiting in the send queue now.
+   * Bytes waiting to be sent now: queued by `connman_send`, and held while
+   * reconnecting (`send_while_reconnecting`).
    */
   uint64_t send_queue_bytes;
+  /**
+   * Room for fields of later versions: written as zero.
+   */
+  uint64_t reserved[8];
 } connman_stats;
 
 /**
@@ -303,7 +342,30 @@ typedef struct connman_pool_stats {
    * Members whose `on_close` has run.
    */
   size_t closed;
+  /**
+   * Room for fields of later versions: written as zero.
+   */
+  uint64_t reserved[5];
 } connman_pool_stats;
+
+/**
+ * How the library runs, for `connman_configure`. Get the defaults from
+ * `connman_config_default()` and change what you need.
+ */
+typedef struct connman_config {
+  /**
+   * Library I/O threads (default 1; at most `CONNMAN_MAX_THREADS`). 1: one
+   * library thread runs every callback. N > 1: connections are spread over N
+   * threads; all callbacks of one connection run on one of them, serially, but
+   * callbacks of different connections may run at the same time. 0: embedded
+   * mode, no I/O thread: see "Running on your own loop".
+   */
+  uint32_t threads;
+  /**
+   * Room for fields of later versions: must be zero.
+   */
+  uint32_t reserved[15];
+} connman_config;
 
 /**
  * Success.
@@ -380,6 +442,12 @@ typedef struct connman_pool_stats {
 #define CONNMAN_ERR_FORKED 13
 
 /**
+ * Not allowed in the library's current state: `connman_configure` while the
+ * library runs, `connman_dispatch` when not in embedded mode.
+ */
+#define CONNMAN_ERR_STATE 14
+
+/**
  * The first connect has not succeeded yet.
  */
 #define CONNMAN_STATE_CONNECTING 0
@@ -431,16 +499,18 @@ struct connman_options connman_options_default(void);
  *
  * `host` is a name or a numeric IPv4/IPv6 address (NUL-terminated UTF-8, 1 to 253
  * bytes); names are resolved on this call's thread (so an unresolvable name fails
- * here with `CONNMAN_ERR_RESOLVE`) and afresh, off the library thread, before each
- * later round of attempts; every address is tried in turn. `handler` is copied;
- * `options` may be NULL for the defaults.
+ * here with `CONNMAN_ERR_RESOLVE`; with `options.resolve_in_background` = 1 never
+ * here) and afresh, off the library's loops, before each later round of attempts;
+ * every address is tried in turn. `handler` is copied; `options` may be NULL for
+ * the defaults.
  *
- * Returns at once; the connect happens on the library thread and `on_connect` runs
+ * Returns at once; the connect happens on the library's loop and `on_connect` runs
  * when it succeeds. Until then, and between `on_reset` and `on_reconnect`, the
  * connection is retried forever with backoff; `connman_get_stats` shows why it
- * fails. On success `*out` receives the handle. Any thread, callbacks included (a
- * name lookup there stalls other callbacks for its duration; prefer numeric
- * addresses inside callbacks).
+ * fails, and so does the log (`connman_set_log`). On success `*out` receives the
+ * handle. Any thread, callbacks included (a name lookup there stalls other
+ * callbacks for its duration: prefer numeric addresses or
+ * `resolve_in_background` inside callbacks).
  *
  * Errors: `CONNMAN_ERR_INVALID_ARGUMENT` (NULL host, handler or out; empty or too
  * long host; port 0; bad options), `CONNMAN_ERR_RESOLVE`, `CONNMAN_ERR_OS`.
@@ -460,6 +530,32 @@ connman_result connman_connect(uint16_t port,
 connman_result connman_get_connection(uint16_t port,
                                       const char *host,
                                       struct connman_conn *out);
+
+/**
+ * Opens a managed connection to the Unix domain socket at `path` and keeps it open
+ * until `connman_disconnect`, exactly as `connman_connect` does for TCP: a stable
+ * descriptor, reconnect with backoff when the server's socket goes away and comes
+ * back (ENOENT or ECONNREFUSED in `last_error` meanwhile), pools, disconnect.
+ *
+ * `path` is a filesystem path (1 to `CONNMAN_MAX_UNIX_PATH_LEN` bytes), or `@name`
+ * for the Linux abstract namespace (`name` up to `CONNMAN_MAX_UNIX_PATH_LEN`
+ * bytes). The TCP options (`keepalive_*`, `user_timeout_ms`, `nodelay`) are
+ * ignored; `resolve_in_background` has nothing to do. Errors:
+ * `CONNMAN_ERR_INVALID_ARGUMENT` (NULL, empty or too long path; NULL handler or
+ * out; bad options), `CONNMAN_ERR_OS`.
+ */
+connman_result connman_connect_unix(const char *path,
+                                    const struct connman_handler *handler,
+                                    const struct connman_options *options,
+                                    struct connman_conn *out);
+
+/**
+ * Finds the most recently opened live single (non-pool) connection to exactly
+ * this Unix socket `path` (as given to `connman_connect_unix`). Errors:
+ * `CONNMAN_ERR_INVALID_ARGUMENT`, `CONNMAN_ERR_NOT_FOUND`.
+ */
+connman_result connman_get_connection_unix(const char *path,
+                                           struct connman_conn *out);
 
 /**
  * The connection's descriptor: the same number from `connman_connect` until
@@ -563,6 +659,16 @@ connman_result connman_pool_add(struct connman_pool pool,
                                 size_t *index_out);
 
 /**
+ * Adds a member connected to the Unix socket at `path` (as for
+ * `connman_connect_unix`), otherwise exactly as `connman_pool_add`. A pool may mix
+ * TCP and Unix members.
+ */
+connman_result connman_pool_add_unix(struct connman_pool pool,
+                                     const char *path,
+                                     const struct connman_options *options,
+                                     size_t *index_out);
+
+/**
  * Number of members ever added (closed ones keep their index).
  */
 connman_result connman_pool_size(struct connman_pool pool,
@@ -618,6 +724,59 @@ connman_result connman_pool_get_stats(struct connman_pool pool,
  * call returns `CONNMAN_ERR_CLOSED`.
  */
 connman_result connman_pool_disconnect(struct connman_pool pool);
+
+/**
+ * The default configuration: one I/O thread.
+ */
+struct connman_config connman_config_default(void);
+
+/**
+ * Sets how the library runs from its next start on. Allowed before the first
+ * connection and after `connman_shutdown` returned; otherwise
+ * `CONNMAN_ERR_STATE` and nothing changes. NULL means the defaults. The library
+ * starts (as configured) with the first `connman_connect`, `connman_pool_add` or
+ * `connman_event_fd`. Errors: `CONNMAN_ERR_INVALID_ARGUMENT` (threads above
+ * `CONNMAN_MAX_THREADS`, nonzero `reserved`), `CONNMAN_ERR_STATE`,
+ * `CONNMAN_ERR_IN_CALLBACK`.
+ */
+connman_result connman_configure(const struct connman_config *config);
+
+/**
+ * Embedded mode (`threads` = 0): the descriptor to watch for readability in the
+ * application's loop (poll, epoll, libuv's uv_poll, GLib, ...). It becomes readable
+ * whenever the library has work: I/O on a connection, a due timer (backoff,
+ * connect or idle timeout), a request from another thread; call `connman_dispatch`
+ * then. While nothing is due it stays unreadable (no periodic wake-ups). Starts
+ * the library if needed; the same descriptor until `connman_shutdown`, which
+ * closes it. Do not read from it, write to it or close it.
+ *
+ * Returns -1 when the library is not in embedded mode (see
+ * `connman_last_error_message`).
+ */
+int connman_event_fd(void);
+
+/**
+ * Embedded mode: does the work that is ready (reads, connects, timers, requests
+ * from other threads) on the calling thread, running every callback inside this
+ * call, and returns without blocking. Call it whenever `connman_event_fd` is
+ * readable; calling it when nothing is ready is harmless. Level-triggered: if
+ * work remains (a connection with more to read than one turn takes), the
+ * descriptor stays readable. If another thread is dispatching at that moment,
+ * returns `CONNMAN_OK` at once. Errors: `CONNMAN_ERR_STATE` (not in embedded mode),
+ * `CONNMAN_ERR_IN_CALLBACK` (from inside a callback).
+ */
+connman_result connman_dispatch(void);
+
+/**
+ * Why the last failed connman call on this thread failed: names the function, the
+ * argument, the value and the rule ("connman_connect:
+ * options.backoff_initial_ms must be at least 1, got 0"), or the host and the
+ * resolver's reason ("connman_connect: no-such-host.invalid:53: Name or service not
+ * known"). Never NULL; "" before any call failed. Successful calls leave it
+ * unchanged. The string belongs to the library and stays valid until the next
+ * call of this function on this thread. Any thread.
+ */
+const char *connman_last_error_message(void);
 
 #ifdef __cplusplus
 }  // extern "C"

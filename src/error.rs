@@ -1,12 +1,15 @@
-//! Error type of the safe API and its stable numeric codes (the C `connman_result`).
+//! Error type of the safe API, its stable numeric codes (the C `connman_result`),
+//! and the per-thread message that says why the last call failed.
 
+use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
 use std::fmt;
 
 /// Everything that can go wrong in a connman call.
 ///
 /// Each variant has a fixed numeric code ([`Error::code`]) shared with the C API;
-/// codes are never renumbered.
+/// codes are never renumbered. [`last_error_message`] says more about the last
+/// failure on this thread (which argument, which value, the resolver's reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Error {
@@ -37,14 +40,37 @@ pub enum Error {
     /// This process is a `fork()` child of a process that was using connman: the
     /// library's state belongs to the parent, so nothing may be done with it here.
     Forked,
+    /// Not allowed in the library's current state: configuring while it runs, or
+    /// dispatching when it is not in embedded mode.
+    State,
 }
 
 /// Result of the safe API.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The codes and their descriptions, in one table: `connman_strerror` and
+/// `Display` both read it.
+const DESCRIPTIONS: [&CStr; 15] = [
+    c"success",
+    c"invalid argument",
+    c"not found (unknown or stale handle, unknown pool, or index out of range)",
+    c"closed (disconnect was already requested)",
+    c"not connected",
+    c"would block (send queue full)",
+    c"already exists (pool name taken)",
+    c"internal error (a panic was caught)",
+    c"host name could not be resolved",
+    c"message larger than the send queue limit",
+    c"handler factory refused",
+    c"not allowed from inside a connman callback",
+    c"operating system call failed",
+    c"not usable in a fork() child of a process that used connman",
+    c"not allowed in the library's current state",
+];
+
 impl Error {
     /// The stable C code of this error (`CONNMAN_ERR_*`).
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         match self {
             Error::InvalidArgument => 1,
             Error::NotFound => 2,
@@ -59,6 +85,7 @@ impl Error {
             Error::InCallback => 11,
             Error::Os(_) => 12,
             Error::Forked => 13,
+            Error::State => 14,
         }
     }
 
@@ -71,23 +98,28 @@ impl Error {
 
     /// The same description as a C string (what `connman_strerror` returns).
     pub(crate) fn describe_c(code: i32) -> &'static CStr {
-        match code {
-            0 => c"success",
-            1 => c"invalid argument",
-            2 => c"not found (unknown or stale handle, unknown pool, or index out of range)",
-            3 => c"closed (disconnect was already requested)",
-            4 => c"not connected",
-            5 => c"would block (send queue full)",
-            6 => c"already exists (pool name taken)",
-            7 => c"internal error (a panic was caught)",
-            8 => c"host name could not be resolved",
-            9 => c"message larger than the send queue limit",
-            10 => c"handler factory refused",
-            11 => c"not allowed from inside a connman callback",
-            12 => c"operating system call failed",
-            13 => c"not usable in a fork() child of a process that used connman",
-            _ => c"unknown connman result code",
-        }
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| DESCRIPTIONS.get(i))
+            .copied()
+            .unwrap_or(c"unknown connman result code")
+    }
+
+    /// An [`Error::InvalidArgument`] whose message (see [`last_error_message`])
+    /// names the argument, the value and the rule.
+    pub(crate) fn invalid(why: fmt::Arguments<'_>) -> Error {
+        Error::InvalidArgument.because(why)
+    }
+
+    /// This error, with `why` as this thread's last error message.
+    pub(crate) fn because(self, why: fmt::Arguments<'_>) -> Error {
+        MESSAGE.with(|m| {
+            let mut m = m.borrow_mut();
+            m.clear();
+            let _ = fmt::write(&mut *m, why);
+        });
+        DETAILED.with(|d| d.set(true));
+        self
     }
 }
 
@@ -110,5 +142,101 @@ impl std::error::Error for Error {}
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Os(crate::sys::errno_of(&e))
+    }
+}
+
+thread_local! {
+    /// Why the last failed call on this thread failed.
+    static MESSAGE: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The call under way set MESSAGE itself (see [`begin_call`]).
+    static DETAILED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Why the last failed connman call on this thread failed: names the argument,
+/// the value and the rule where there is one (`"connman_connect:
+/// options.backoff_initial_ms must be at least 1, got 0"`), the host and the
+/// resolver's reason, and so on. Empty before any call failed. Successful calls
+/// leave it as it is.
+pub fn last_error_message() -> String {
+    MESSAGE.with(|m| m.borrow().clone())
+}
+
+/// Marks the start of an API call (the C layer does this for each call): a
+/// failure then says which call failed, and one without a detail of its own gets
+/// the error's description.
+pub(crate) fn begin_call() {
+    DETAILED.with(|d| d.set(false));
+}
+
+/// Records the failure of call `func`: prefixes the detail set during the call
+/// with the function's name, or writes `func: description` when none was set.
+pub(crate) fn end_call_failed(func: &str, e: Error) {
+    let detailed = DETAILED.with(|d| d.replace(false));
+    MESSAGE.with(|m| {
+        let mut m = m.borrow_mut();
+        if detailed {
+            m.insert_str(0, ": ");
+            m.insert_str(0, func);
+        } else {
+            m.clear();
+            let _ = fmt::write(&mut *m, format_args!("{func}: {e}"));
+        }
+    });
+}
+
+/// The message as a C string for `connman_last_error_message` (valid until the
+/// next connman call on this thread).
+pub(crate) fn with_message_c<R>(f: impl FnOnce(&CStr) -> R) -> R {
+    thread_local! {
+        static C: RefCell<std::ffi::CString> = RefCell::new(std::ffi::CString::default());
+    }
+    let text = last_error_message().replace('\0', " ");
+    C.with(|c| {
+        let mut c = c.borrow_mut();
+        *c = std::ffi::CString::new(text).unwrap_or_default();
+        f(&c)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_cover_every_code() {
+        for e in [
+            Error::InvalidArgument,
+            Error::NotFound,
+            Error::Closed,
+            Error::NotConnected,
+            Error::WouldBlock,
+            Error::Exists,
+            Error::Panic,
+            Error::Resolve,
+            Error::TooLarge,
+            Error::Factory,
+            Error::InCallback,
+            Error::Os(5),
+            Error::Forked,
+            Error::State,
+        ] {
+            assert_ne!(Error::describe(e.code()), "unknown connman result code");
+        }
+        assert_eq!(Error::describe(15), "unknown connman result code");
+        assert_eq!(Error::describe(-1), "unknown connman result code");
+    }
+
+    #[test]
+    fn messages_name_the_call_and_the_detail() {
+        begin_call();
+        let e = Error::invalid(format_args!("port must not be 0"));
+        end_call_failed("connman_connect", e);
+        assert_eq!(last_error_message(), "connman_connect: port must not be 0");
+        begin_call();
+        end_call_failed("connman_send", Error::WouldBlock);
+        assert_eq!(
+            last_error_message(),
+            "connman_send: would block (send queue full)"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The application's side of a connection: the callbacks.
 
-use crate::connection::Conn;
+use crate::conn::Conn;
 use std::any::Any;
 use std::os::fd::RawFd;
 

@@ -1,11 +1,12 @@
-//! connman keeps TCP client connections alive.
+//! connman keeps TCP and Unix-socket client connections alive.
 //!
-//! It opens a connection to `host:port`, hands the application the raw socket
-//! descriptor (no mediation: write to it directly), calls the application's
-//! [`Handler`] when the connection is up, drops, comes back and when bytes arrive,
-//! and re-establishes broken connections by itself, with backoff, forever, until
-//! told to disconnect. The descriptor number stays the same across reconnects.
-//! Connections can be grouped in named pools built from a handler factory.
+//! It opens a connection to `host:port` (or a Unix socket path), hands the
+//! application the raw socket descriptor (no mediation: write to it directly),
+//! calls the application's [`Handler`] when the connection is up, drops, comes back
+//! and when bytes arrive, and re-establishes broken connections by itself, with
+//! backoff, forever, until told to disconnect. The descriptor number stays the
+//! same across reconnects. Connections can be grouped in named pools built from a
+//! handler factory.
 //!
 //! ```no_run
 //! use connman::{Conn, Handler, Options};
@@ -28,56 +29,57 @@
 //! # Ok::<(), connman::Error>(())
 //! ```
 //!
-//! Threading: one library thread (the reactor) owns every socket and timer and runs
-//! every callback; the API may be called from any thread, including from inside
+//! Threading ([`Config`]): by default one library thread owns every socket and
+//! timer and runs every callback; with `threads` = N, N threads share the
+//! connections (each connection's callbacks on one of them); with `threads` = 0
+//! the application's own loop drives the library through [`event_fd`] and
+//! [`dispatch`]. The API may be called from any thread, including from inside
 //! callbacks. See [`Handler`] for the callback contract.
+//!
+//! Layers, from the bottom: leaves (`error`, `options`, `config`, `stats`,
+//! `backoff`, `timer`, `slots`, `endpoint`, `sys`, `fork`, `log`); the state shared
+//! between threads (`conn`, `pool`, `registry`); the runtime that drives it
+//! (`runtime`: event loops, the connection state machine, the resolver); the
+//! public API (`api`); and the C ABI over it (`ffi`). See docs/ARCHITECTURE.md.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// Leaves.
 mod backoff;
-mod connection;
+mod config;
+mod endpoint;
 mod error;
-pub mod ffi;
 mod fork;
-mod handler;
+mod log;
 mod options;
-mod pool;
-mod reactor;
-mod registry;
-mod resolve;
-mod runtime;
 mod slots;
 mod stats;
 mod sys;
 mod timer;
+// State shared between threads.
+mod conn;
+mod handler;
+mod pool;
+mod registry;
+// What drives it.
+mod runtime;
+// The public API and the C ABI over it.
+mod api;
+pub mod ffi;
 
-pub use connection::{conn_from_fd, connect, get_connection, Conn, MAX_HOST_LEN};
-pub use error::{Error, Result};
+pub use api::{
+    configure, conn_from_fd, connect, connect_unix, create_pool, disconnect_all, dispatch,
+    event_fd, find_pool, get_connection, get_connection_unix, shutdown,
+};
+pub use config::{Config, MAX_THREADS};
+pub use conn::Conn;
+pub use endpoint::{MAX_HOST_LEN, MAX_UNIX_PATH};
+pub use error::{last_error_message, Error, Result};
 pub use handler::Handler;
+pub use log::Level;
 pub use options::{Options, MAX_SEND_QUEUE};
-pub use pool::{create_pool, find_pool, Factory, Pool, MAX_POOL_NAME};
+pub use pool::{Factory, Pool, MAX_POOL_NAME};
 pub use stats::{PoolStats, State, Stats};
 
 /// The library version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Disconnects every connection and every pool (as the original's `disconnectAll`).
-/// Returns at once; each connection's on_close follows on the library thread.
-pub fn disconnect_all() -> Result<()> {
-    fork::check()?;
-    for p in registry::all_pools() {
-        let _ = p.disconnect();
-    }
-    for c in registry::all_conns() {
-        let _ = c.request_disconnect();
-    }
-    Ok(())
-}
-
-/// Disconnects everything, waits until every on_close has run and the library's
-/// threads have exited, and releases every descriptor. A later [`connect`] starts
-/// afresh. From inside a callback it returns [`Error::InCallback`] and does nothing.
-pub fn shutdown() -> Result<()> {
-    fork::check()?;
-    runtime::shutdown()
-}

@@ -6,7 +6,8 @@
 //! Lock rule: the registry lock is only ever held for a lookup or an update, never
 //! while taking another lock or calling out.
 
-use crate::connection::ConnShared;
+use crate::conn::ConnShared;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::pool::PoolShared;
 use parking_lot::RwLock;
@@ -45,8 +46,8 @@ pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 pub(crate) struct Registry {
     conns: IdMap<u64, Arc<ConnShared>>,
     by_fd: IdMap<RawFd, u64>,
-    /// Single (non-pool) connections by (host as given, port), oldest first.
-    by_endpoint: HashMap<(String, u16), Vec<u64>>,
+    /// Single (non-pool) connections by endpoint (host as given), oldest first.
+    by_endpoint: HashMap<Endpoint, Vec<u64>>,
     pools: IdMap<u64, Arc<PoolShared>>,
     pool_names: HashMap<String, u64>,
 }
@@ -63,9 +64,9 @@ pub(crate) fn insert_conn(sh: &Arc<ConnShared>) {
     let mut r = REGISTRY.write();
     r.conns.insert(sh.id, sh.clone());
     r.by_fd.insert(sh.fd, sh.id);
-    if sh.pool.is_none() {
+    if sh.member.is_none() {
         r.by_endpoint
-            .entry((sh.host.clone(), sh.port))
+            .entry(sh.endpoint.clone())
             .or_default()
             .push(sh.id);
     }
@@ -73,31 +74,29 @@ pub(crate) fn insert_conn(sh: &Arc<ConnShared>) {
 
 pub(crate) fn conn(id: u64) -> Result<Arc<ConnShared>> {
     crate::fork::check()?;
-    REGISTRY
-        .read()
-        .conns
-        .get(&id)
-        .cloned()
-        .ok_or(Error::NotFound)
+    REGISTRY.read().conns.get(&id).cloned().ok_or_else(|| {
+        Error::NotFound.because(format_args!(
+            "connection {id} does not exist (closed, or never issued)"
+        ))
+    })
 }
 
 pub(crate) fn conn_by_fd(fd: RawFd) -> Result<u64> {
     crate::fork::check()?;
-    REGISTRY
-        .read()
-        .by_fd
-        .get(&fd)
-        .copied()
-        .ok_or(Error::NotFound)
+    REGISTRY.read().by_fd.get(&fd).copied().ok_or_else(|| {
+        Error::NotFound.because(format_args!(
+            "descriptor {fd} is not a connman connection's"
+        ))
+    })
 }
 
-pub(crate) fn conn_by_endpoint(host: &str, port: u16) -> Result<u64> {
+pub(crate) fn conn_by_endpoint(endpoint: &Endpoint) -> Result<u64> {
     crate::fork::check()?;
     let r = REGISTRY.read();
     r.by_endpoint
-        .get(&(host.to_owned(), port))
+        .get(endpoint)
         .and_then(|ids| ids.last().copied())
-        .ok_or(Error::NotFound)
+        .ok_or_else(|| Error::NotFound.because(format_args!("no live connection to {endpoint}")))
 }
 
 /// Forgets the descriptor and endpoint of a closing connection (before its fd closes,
@@ -108,11 +107,10 @@ pub(crate) fn unmap_conn(sh: &ConnShared) {
     if r.by_fd.get(&sh.fd) == Some(&sh.id) {
         r.by_fd.remove(&sh.fd);
     }
-    let key = (sh.host.clone(), sh.port);
-    if let Some(ids) = r.by_endpoint.get_mut(&key) {
+    if let Some(ids) = r.by_endpoint.get_mut(&sh.endpoint) {
         ids.retain(|&i| i != sh.id);
         if ids.is_empty() {
-            r.by_endpoint.remove(&key);
+            r.by_endpoint.remove(&sh.endpoint);
         }
     }
 }
@@ -137,12 +135,11 @@ pub(crate) fn insert_pool_if_free(p: Arc<PoolShared>) -> Result<()> {
 
 pub(crate) fn pool(id: u64) -> Result<Arc<PoolShared>> {
     crate::fork::check()?;
-    REGISTRY
-        .read()
-        .pools
-        .get(&id)
-        .cloned()
-        .ok_or(Error::NotFound)
+    REGISTRY.read().pools.get(&id).cloned().ok_or_else(|| {
+        Error::NotFound.because(format_args!(
+            "pool {id} does not exist (released, or never issued)"
+        ))
+    })
 }
 
 pub(crate) fn pool_by_name(name: &str) -> Result<u64> {
@@ -152,7 +149,7 @@ pub(crate) fn pool_by_name(name: &str) -> Result<u64> {
         .pool_names
         .get(name)
         .copied()
-        .ok_or(Error::NotFound)
+        .ok_or_else(|| Error::NotFound.because(format_args!("no pool named {name:?}")))
 }
 
 pub(crate) fn remove_pool(id: u64) {

@@ -7,8 +7,8 @@
 //! backlog) holds only its own slots, so connections elsewhere never wait for it.
 //! Connects beyond the limit wait in a FIFO queue of their destination.
 
+use crate::sys::Addr;
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 
 /// Connects in flight at once per destination address.
 pub(crate) const PER_DESTINATION: usize = 256;
@@ -22,9 +22,9 @@ struct Destination {
 
 #[derive(Default)]
 pub(crate) struct ConnectSlots {
-    dests: HashMap<SocketAddr, Destination>,
+    dests: HashMap<Addr, Destination>,
     /// Destinations that had a slot freed while connections waited.
-    freed: Vec<SocketAddr>,
+    freed: Vec<Addr>,
 }
 
 impl ConnectSlots {
@@ -32,7 +32,7 @@ impl ConnectSlots {
     /// wait for one (FIFO); then queues (`id`, `gen`) and returns false.
     /// `admitted`: the caller is the waiter [`ConnectSlots::next_admitted`] handed
     /// out, which may take a free slot ahead of the queue it just left.
-    pub fn take(&mut self, addr: SocketAddr, id: u64, gen: u64, admitted: bool) -> bool {
+    pub fn take(&mut self, addr: Addr, id: u64, gen: u64, admitted: bool) -> bool {
         let d = self.dests.entry(addr).or_default();
         if d.in_flight < PER_DESTINATION && (admitted || d.waiting.is_empty()) {
             d.in_flight += 1;
@@ -44,7 +44,7 @@ impl ConnectSlots {
     }
 
     /// A connect to `addr` finished (connected, failed, timed out or abandoned).
-    pub fn release(&mut self, addr: SocketAddr) {
+    pub fn release(&mut self, addr: Addr) {
         let Some(d) = self.dests.get_mut(&addr) else {
             return;
         };
@@ -59,7 +59,7 @@ impl ConnectSlots {
     /// The next waiter that may now take a slot: (destination, id, generation). The
     /// caller checks that the waiter still waits (its generation is current) and,
     /// if so, takes the slot with `take(.., admitted = true)`.
-    pub fn next_admitted(&mut self) -> Option<(SocketAddr, u64, u64)> {
+    pub fn next_admitted(&mut self) -> Option<(Addr, u64, u64)> {
         while let Some(&addr) = self.freed.last() {
             match self.dests.get_mut(&addr) {
                 Some(d) if d.in_flight < PER_DESTINATION => {
@@ -90,8 +90,8 @@ impl ConnectSlots {
 mod tests {
     use super::*;
 
-    fn a(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
+    fn a(port: u16) -> Addr {
+        Addr::Ip(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
     }
 
     #[test]

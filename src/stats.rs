@@ -19,7 +19,7 @@ pub enum State {
 
 impl State {
     /// The C value (`CONNMAN_STATE_*`).
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         match self {
             State::Connecting => 0,
             State::Connected => 1,
@@ -53,7 +53,8 @@ pub struct Stats {
     pub bytes_sent: u64,
     /// Bytes `send` accepted that were still queued at a reset and were discarded.
     pub bytes_discarded: u64,
-    /// Bytes waiting in the send queue right now.
+    /// Bytes waiting to be sent right now: in the send queue, and (with
+    /// `send_while_reconnecting`) those queued while reconnecting.
     pub send_queue_bytes: u64,
 }
 
@@ -68,7 +69,7 @@ pub struct PoolStats {
     pub closed: usize,
 }
 
-/// Counters shared between the reactor (writer) and any reader thread.
+/// Counters shared between the reactor (their only writer) and any reader thread.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub connects: AtomicU64,
@@ -82,7 +83,9 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Adds to a counter. Only the connection's reactor writes its counters, so a
+    /// load and a store do (no locked read-modify-write on the data path).
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Relaxed);
+        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
     }
 }

@@ -27,13 +27,111 @@ pub fn close(fd: RawFd) {
     }
 }
 
-/// A nonblocking, close-on-exec TCP socket of the given family.
-pub fn tcp_socket(v6: bool) -> io::Result<RawFd> {
-    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+/// Longest Unix socket path (or abstract name after its leading NUL), in bytes.
+pub const MAX_UNIX_PATH: usize = 107;
+
+/// A Unix domain socket address: a filesystem path, or a name in the abstract
+/// namespace (written with a leading `@`, stored with a leading NUL).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UnixAddr {
+    /// sun_path as the kernel gets it; `len` bytes of it are used.
+    path: [u8; MAX_UNIX_PATH + 1],
+    len: u8,
+}
+
+impl UnixAddr {
+    /// Parses `@name` (abstract) or a path; None when empty, too long or with a NUL.
+    pub fn parse(text: &str) -> Option<UnixAddr> {
+        let b = text.as_bytes();
+        if b.is_empty() || b.len() > MAX_UNIX_PATH + usize::from(b[0] == b'@') || b.contains(&0) {
+            return None;
+        }
+        let mut path = [0u8; MAX_UNIX_PATH + 1];
+        if b[0] == b'@' {
+            // Abstract: a leading NUL, then the name (which may be empty).
+            path[1..b.len()].copy_from_slice(&b[1..]);
+            Some(UnixAddr {
+                path,
+                len: b.len() as u8,
+            })
+        } else {
+            // A path: NUL-terminated within sun_path.
+            path[..b.len()].copy_from_slice(b);
+            Some(UnixAddr {
+                path,
+                len: b.len() as u8 + 1,
+            })
+        }
+    }
+}
+
+impl std::fmt::Debug for UnixAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::fmt::Display for UnixAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let used = &self.path[..self.len as usize];
+        match used.split_first() {
+            Some((0, name)) => write!(f, "unix:@{}", String::from_utf8_lossy(name)),
+            _ => write!(
+                f,
+                "unix:{}",
+                String::from_utf8_lossy(used.strip_suffix(&[0]).unwrap_or(used))
+            ),
+        }
+    }
+}
+
+/// An address connman connects to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Addr {
+    Ip(SocketAddr),
+    Unix(UnixAddr),
+}
+
+impl Addr {
+    fn family(&self) -> libc::c_int {
+        match self {
+            Addr::Ip(SocketAddr::V4(_)) => libc::AF_INET,
+            Addr::Ip(SocketAddr::V6(_)) => libc::AF_INET6,
+            Addr::Unix(_) => libc::AF_UNIX,
+        }
+    }
+
+    /// The socket family of the address, to tell whether a socket can connect to it.
+    pub fn same_family(&self, other: &Addr) -> bool {
+        self.family() == other.family()
+    }
+
+    pub fn is_unix(&self) -> bool {
+        matches!(self, Addr::Unix(_))
+    }
+}
+
+impl std::fmt::Debug for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Addr::Ip(a) => write!(f, "{a}"),
+            Addr::Unix(u) => write!(f, "{u}"),
+        }
+    }
+}
+
+/// A nonblocking, close-on-exec stream socket that can connect to `addr`.
+pub fn socket_for(addr: &Addr) -> io::Result<RawFd> {
     // SAFETY: plain system call with integer arguments.
     cvt(unsafe {
         libc::socket(
-            family,
+            addr.family(),
             libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
             0,
         )
@@ -78,11 +176,20 @@ pub fn apply_sockopts(fd: RawFd, o: &SockOpts) -> io::Result<()> {
     Ok(())
 }
 
-fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+fn to_sockaddr(addr: &Addr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
     let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
     let len = match addr {
-        SocketAddr::V4(a) => {
+        Addr::Unix(u) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_un.
+            let sun = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_un) };
+            sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+            for (dst, src) in sun.sun_path.iter_mut().zip(&u.path[..u.len as usize]) {
+                *dst = *src as libc::c_char;
+            }
+            std::mem::offset_of!(libc::sockaddr_un, sun_path) + u.len as usize
+        }
+        Addr::Ip(SocketAddr::V4(a)) => {
             // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
             let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
             sin.sin_family = libc::AF_INET as libc::sa_family_t;
@@ -90,7 +197,7 @@ fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
             sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
             size_of::<libc::sockaddr_in>()
         }
-        SocketAddr::V6(a) => {
+        Addr::Ip(SocketAddr::V6(a)) => {
             // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
             let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
             sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
@@ -110,7 +217,9 @@ pub enum ConnectStart {
     InProgress,
 }
 
-pub fn connect(fd: RawFd, addr: &SocketAddr) -> io::Result<ConnectStart> {
+/// Starts a nonblocking connect. EAGAIN is a failure, not "in progress": for a Unix
+/// socket it means the listener's backlog is full, for TCP that no local port is free.
+pub fn connect(fd: RawFd, addr: &Addr) -> io::Result<ConnectStart> {
     let (storage, len) = to_sockaddr(addr);
     // SAFETY: storage holds a valid sockaddr of `len` bytes.
     let r = unsafe { libc::connect(fd, (&storage as *const libc::sockaddr_storage).cast(), len) };
@@ -119,9 +228,7 @@ pub fn connect(fd: RawFd, addr: &SocketAddr) -> io::Result<ConnectStart> {
     }
     let e = io::Error::last_os_error();
     match e.raw_os_error() {
-        Some(libc::EINPROGRESS) | Some(libc::EAGAIN) | Some(libc::EINTR) => {
-            Ok(ConnectStart::InProgress)
-        }
+        Some(libc::EINPROGRESS) | Some(libc::EINTR) => Ok(ConnectStart::InProgress),
         _ => Err(e),
     }
 }
@@ -282,6 +389,36 @@ pub fn epoll_wait(ep: RawFd, events: &mut [Event], timeout_ms: i32) -> io::Resul
     Ok(r as usize)
 }
 
+/// A nonblocking, close-on-exec CLOCK_MONOTONIC timerfd, disarmed.
+pub fn timerfd() -> io::Result<RawFd> {
+    // SAFETY: plain system call with integer arguments.
+    cvt(unsafe {
+        libc::timerfd_create(
+            libc::CLOCK_MONOTONIC,
+            libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+        )
+    })
+}
+
+/// Arms `fd` to fire once after `after` (None: disarms it). A zero delay fires at
+/// once (the kernel would read an all-zero value as "disarm").
+pub fn timerfd_set(fd: RawFd, after: Option<std::time::Duration>) {
+    // SAFETY: itimerspec is plain old data; all-zero disarms.
+    let mut spec: libc::itimerspec = unsafe { zeroed() };
+    if let Some(d) = after {
+        let d = d.max(std::time::Duration::from_nanos(1));
+        spec.it_value.tv_sec = d.as_secs().min(i64::MAX as u64) as libc::time_t;
+        spec.it_value.tv_nsec = d.subsec_nanos() as libc::c_long;
+    }
+    // SAFETY: spec is a live itimerspec; the old value is not asked for.
+    unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) };
+}
+
+/// Reads (and so clears) a timerfd's expiration count.
+pub fn timerfd_clear(fd: RawFd) {
+    eventfd_drain(fd);
+}
+
 pub fn eventfd() -> io::Result<RawFd> {
     // SAFETY: plain system call.
     cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
@@ -363,4 +500,28 @@ pub fn parse_numeric(host: &str, port: u16) -> Option<SocketAddr> {
         .and_then(|s| s.strip_suffix(']'))
         .unwrap_or(host);
     h.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, port))
+}
+
+/// getaddrinfo's description of an EAI_* code ("Name or service not known").
+pub fn resolve_error_text(code: i32) -> String {
+    // SAFETY: gai_strerror returns a pointer to a static NUL-terminated string.
+    let p = unsafe { libc::gai_strerror(code) };
+    if p.is_null() {
+        return format!("resolver error {code}");
+    }
+    // SAFETY: non-NULL static string, as above.
+    unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// strerror's text for an errno ("Connection refused").
+pub fn errno_text(errno: i32) -> String {
+    let e = io::Error::from_raw_os_error(errno);
+    let s = e.to_string();
+    // io::Error's Display appends " (os error N)"; keep the text only.
+    match s.rfind(" (os error") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
 }

@@ -1,4 +1,4 @@
-//! The reactor's timer heap: deadlines for backoff, connect timeouts and idle checks.
+//! An event loop's timer heap: deadlines for backoff, connect timeouts and idle checks.
 //! Cancellation is lazy: each timer carries the generation of the connection phase
 //! that armed it, and a timer whose generation is stale is ignored when it fires.
 
@@ -43,6 +43,11 @@ impl Timers {
                 d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
             }
         }
+    }
+
+    /// The earliest deadline, if any.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse(t)| t.when)
     }
 
     /// Removes and returns the next timer due at `now`.

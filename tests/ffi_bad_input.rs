@@ -41,11 +41,13 @@ const STATS_S: connman_stats = connman_stats {
     bytes_sent: 0xFFFF,
     bytes_discarded: 0x1111,
     send_queue_bytes: 0x2222,
+    reserved: [0x3333; 8],
 };
 const PSTATS_S: connman_pool_stats = connman_pool_stats {
     members: 0xAAAA,
     connected: 0xBBBB,
     closed: 0xCCCC,
+    reserved: [0x4444; 5],
 };
 
 // ---- argument values ----
@@ -460,7 +462,7 @@ row!(strerror__every_code_and_unknown_ones: CONNMAN_OK, {
         // SAFETY: non-NULL static string.
         let text = unsafe { CStr::from_ptr(s) }.to_str().unwrap();
         assert!(!text.is_empty());
-        if !(0..=13).contains(&code) {
+        if !(0..=14).contains(&code) {
             assert_eq!(text, "unknown connman result code");
         }
     }

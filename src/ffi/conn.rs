@@ -10,7 +10,7 @@ use std::ffi::{c_char, c_int, CStr};
 use std::sync::Arc;
 
 pub(crate) fn options(p: *const connman_options) -> Result<Options, Error> {
-    match check::optional(p)? {
+    match check::optional("options", p)? {
         None => Ok(Options::default()),
         Some(o) => o.to_core(),
     }
@@ -24,13 +24,13 @@ fn conn(c: connman_conn) -> Conn {
 /// The string is static; do not free it. Any thread.
 #[no_mangle]
 pub extern "C" fn connman_strerror(code: connman_result) -> *const c_char {
-    ffi_guard!(c"internal error".as_ptr() => { Error::describe_c(code).as_ptr() })
+    ffi_guard!("connman_strerror", c"internal error".as_ptr() => { Error::describe_c(code).as_ptr() })
 }
 
 /// The library version, e.g. "0.1.0". Static; do not free. Any thread.
 #[no_mangle]
 pub extern "C" fn connman_version() -> *const c_char {
-    ffi_guard!(c"unknown".as_ptr() => {
+    ffi_guard!("connman_version", c"unknown".as_ptr() => {
         const V: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
             Ok(v) => v,
             Err(_) => c"unknown",
@@ -42,7 +42,7 @@ pub extern "C" fn connman_version() -> *const c_char {
 /// The default options (see `connman_options` for each value).
 #[no_mangle]
 pub extern "C" fn connman_options_default() -> connman_options {
-    ffi_guard!(DEFAULT_OPTIONS => { connman_options::from_core(&Options::default()) })
+    ffi_guard!("connman_options_default", DEFAULT_OPTIONS => { connman_options::from_core(&Options::default()) })
 }
 
 /// Opens a managed connection to `host`:`port` and keeps it open until
@@ -50,16 +50,18 @@ pub extern "C" fn connman_options_default() -> connman_options {
 ///
 /// `host` is a name or a numeric IPv4/IPv6 address (NUL-terminated UTF-8, 1 to 253
 /// bytes); names are resolved on this call's thread (so an unresolvable name fails
-/// here with `CONNMAN_ERR_RESOLVE`) and afresh, off the library thread, before each
-/// later round of attempts; every address is tried in turn. `handler` is copied;
-/// `options` may be NULL for the defaults.
+/// here with `CONNMAN_ERR_RESOLVE`; with `options.resolve_in_background` = 1 never
+/// here) and afresh, off the library's loops, before each later round of attempts;
+/// every address is tried in turn. `handler` is copied; `options` may be NULL for
+/// the defaults.
 ///
-/// Returns at once; the connect happens on the library thread and `on_connect` runs
+/// Returns at once; the connect happens on the library's loop and `on_connect` runs
 /// when it succeeds. Until then, and between `on_reset` and `on_reconnect`, the
 /// connection is retried forever with backoff; `connman_get_stats` shows why it
-/// fails. On success `*out` receives the handle. Any thread, callbacks included (a
-/// name lookup there stalls other callbacks for its duration; prefer numeric
-/// addresses inside callbacks).
+/// fails, and so does the log (`connman_set_log`). On success `*out` receives the
+/// handle. Any thread, callbacks included (a name lookup there stalls other
+/// callbacks for its duration: prefer numeric addresses or
+/// `resolve_in_background` inside callbacks).
 ///
 /// Errors: `CONNMAN_ERR_INVALID_ARGUMENT` (NULL host, handler or out; empty or too
 /// long host; port 0; bad options), `CONNMAN_ERR_RESOLVE`, `CONNMAN_ERR_OS`.
@@ -71,11 +73,11 @@ pub extern "C" fn connman_connect(
     options: *const connman_options,
     out: *mut connman_conn,
 ) -> connman_result {
-    ffi_guard!({
-        let host = check::c_str(host, CONNMAN_MAX_HOST_LEN)?;
-        let handler = *check::input(handler)?;
+    ffi_guard!("connman_connect", {
+        let host = check::c_str("host", host, CONNMAN_MAX_HOST_LEN)?;
+        let handler = *check::input("handler", handler)?;
         let opts = self::options(options)?;
-        let out = check::out(out)?;
+        let out = check::out("out", out)?;
         let c = crate::connect(port, host, Arc::new(FfiHandler(handler)), &opts)?;
         out.write(connman_conn { id: c.id() });
         Ok(())
@@ -92,13 +94,56 @@ pub extern "C" fn connman_get_connection(
     host: *const c_char,
     out: *mut connman_conn,
 ) -> connman_result {
-    ffi_guard!({
-        let host = check::c_str(host, CONNMAN_MAX_HOST_LEN)?;
-        if port == 0 {
-            return Err(Error::InvalidArgument);
-        }
-        let out = check::out(out)?;
+    ffi_guard!("connman_get_connection", {
+        let host = check::c_str("host", host, CONNMAN_MAX_HOST_LEN)?;
+        let out = check::out("out", out)?;
         let c = crate::get_connection(port, host)?;
+        out.write(connman_conn { id: c.id() });
+        Ok(())
+    })
+}
+
+/// Opens a managed connection to the Unix domain socket at `path` and keeps it open
+/// until `connman_disconnect`, exactly as `connman_connect` does for TCP: a stable
+/// descriptor, reconnect with backoff when the server's socket goes away and comes
+/// back (ENOENT or ECONNREFUSED in `last_error` meanwhile), pools, disconnect.
+///
+/// `path` is a filesystem path (1 to `CONNMAN_MAX_UNIX_PATH_LEN` bytes), or `@name`
+/// for the Linux abstract namespace (`name` up to `CONNMAN_MAX_UNIX_PATH_LEN`
+/// bytes). The TCP options (`keepalive_*`, `user_timeout_ms`, `nodelay`) are
+/// ignored; `resolve_in_background` has nothing to do. Errors:
+/// `CONNMAN_ERR_INVALID_ARGUMENT` (NULL, empty or too long path; NULL handler or
+/// out; bad options), `CONNMAN_ERR_OS`.
+#[no_mangle]
+pub extern "C" fn connman_connect_unix(
+    path: *const c_char,
+    handler: *const connman_handler,
+    options: *const connman_options,
+    out: *mut connman_conn,
+) -> connman_result {
+    ffi_guard!("connman_connect_unix", {
+        let path = check::c_str("path", path, CONNMAN_MAX_UNIX_PATH_LEN + 1)?;
+        let handler = *check::input("handler", handler)?;
+        let opts = self::options(options)?;
+        let out = check::out("out", out)?;
+        let c = crate::connect_unix(path, Arc::new(FfiHandler(handler)), &opts)?;
+        out.write(connman_conn { id: c.id() });
+        Ok(())
+    })
+}
+
+/// Finds the most recently opened live single (non-pool) connection to exactly
+/// this Unix socket `path` (as given to `connman_connect_unix`). Errors:
+/// `CONNMAN_ERR_INVALID_ARGUMENT`, `CONNMAN_ERR_NOT_FOUND`.
+#[no_mangle]
+pub extern "C" fn connman_get_connection_unix(
+    path: *const c_char,
+    out: *mut connman_conn,
+) -> connman_result {
+    ffi_guard!("connman_get_connection_unix", {
+        let path = check::c_str("path", path, CONNMAN_MAX_UNIX_PATH_LEN + 1)?;
+        let out = check::out("out", out)?;
+        let c = crate::get_connection_unix(path)?;
         out.write(connman_conn { id: c.id() });
         Ok(())
     })
@@ -108,15 +153,15 @@ pub extern "C" fn connman_get_connection(
 /// `on_close`, across every reconnect. -1 for a stale handle or once closed.
 #[no_mangle]
 pub extern "C" fn connman_fd(conn: connman_conn) -> c_int {
-    ffi_guard!(-1 => { self::conn(conn).fd().unwrap_or(-1) })
+    ffi_guard!("connman_fd", -1 => { self::conn(conn).fd().unwrap_or(-1) })
 }
 
 /// Finds the connection whose descriptor is `fd`. Errors:
 /// `CONNMAN_ERR_INVALID_ARGUMENT` (negative fd or NULL out), `CONNMAN_ERR_NOT_FOUND`.
 #[no_mangle]
 pub extern "C" fn connman_conn_from_fd(fd: c_int, out: *mut connman_conn) -> connman_result {
-    ffi_guard!({
-        let out = check::out(out)?;
+    ffi_guard!("connman_conn_from_fd", {
+        let out = check::out("out", out)?;
         let c = crate::conn_from_fd(fd)?;
         out.write(connman_conn { id: c.id() });
         Ok(())
@@ -136,8 +181,8 @@ pub extern "C" fn connman_conn_from_fd(fd: c_int, out: *mut connman_conn) -> con
 /// (NULL data with len > 0). len 0 is a successful no-op when connected.
 #[no_mangle]
 pub extern "C" fn connman_send(conn: connman_conn, data: *const u8, len: usize) -> connman_result {
-    ffi_guard!({
-        let data = check::bytes(data, len)?;
+    ffi_guard!("connman_send", {
+        let data = check::bytes("data", data, len)?;
         self::conn(conn).send(data)
     })
 }
@@ -149,15 +194,15 @@ pub extern "C" fn connman_send(conn: connman_conn, data: *const u8, len: usize) 
 /// `CONNMAN_ERR_CLOSED`; after `on_close`, `CONNMAN_ERR_NOT_FOUND`.
 #[no_mangle]
 pub extern "C" fn connman_disconnect(conn: connman_conn) -> connman_result {
-    ffi_guard!({ self::conn(conn).disconnect() })
+    ffi_guard!("connman_disconnect", { self::conn(conn).disconnect() })
 }
 
 /// Copies the connection's counters and state into `*out`. Any thread. Errors:
 /// `CONNMAN_ERR_INVALID_ARGUMENT` (NULL out), `CONNMAN_ERR_NOT_FOUND`.
 #[no_mangle]
 pub extern "C" fn connman_get_stats(conn: connman_conn, out: *mut connman_stats) -> connman_result {
-    ffi_guard!({
-        let out = check::out(out)?;
+    ffi_guard!("connman_get_stats", {
+        let out = check::out("out", out)?;
         let s = self::conn(conn).stats()?;
         out.write(s.into());
         Ok(())
@@ -168,7 +213,7 @@ pub extern "C" fn connman_get_stats(conn: connman_conn, out: *mut connman_stats)
 /// Returns at once; the `on_close` callbacks follow on the library thread.
 #[no_mangle]
 pub extern "C" fn connman_disconnect_all() -> connman_result {
-    ffi_guard!({
+    ffi_guard!("connman_disconnect_all", {
         crate::disconnect_all()?;
         Ok(())
     })
@@ -183,5 +228,5 @@ pub extern "C" fn connman_disconnect_all() -> connman_result {
 /// the shutdown returns `CONNMAN_ERR_CLOSED`.
 #[no_mangle]
 pub extern "C" fn connman_shutdown() -> connman_result {
-    ffi_guard!({ crate::shutdown() })
+    ffi_guard!("connman_shutdown", { crate::shutdown() })
 }

@@ -1,7 +1,7 @@
 //! A C `connman_handler` as a core [`Handler`].
 
 use super::types::{connman_conn, connman_handler};
-use crate::connection::Conn;
+use crate::conn::Conn;
 use crate::handler::Handler;
 use std::os::fd::RawFd;
 

@@ -8,30 +8,56 @@
 
 /// Runs an `extern "C"` body and catches any panic.
 ///
-/// `ffi_guard!({ ... })` takes a block evaluating to `Result<(), Error>` and yields a
-/// `connman_result`: `CONNMAN_OK`, the error's code, or `CONNMAN_ERR_PANIC`.
-/// `ffi_guard!(default => { ... })` takes a block of any type and yields `default`
-/// on panic.
+/// `ffi_guard!("connman_x", { ... })` takes a block evaluating to
+/// `Result<(), Error>` and yields a `connman_result`: `CONNMAN_OK`, the error's code,
+/// or `CONNMAN_ERR_PANIC`; a failure leaves this thread's last error message
+/// (`connman_last_error_message`) naming the function and why.
+/// `ffi_guard!("connman_x", default => { ... })` takes a block of any type and
+/// yields `default` on panic.
 macro_rules! ffi_guard {
-    ($default:expr => $body:block) => {
+    ($name:literal, $default:expr => $body:block) => {
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
-            Err(_) => $default,
+            Err(_) => {
+                $crate::ffi::caught_panic($name);
+                $default
+            }
         }
     };
-    ($body:block) => {
+    ($name:literal, $body:block) => {{
+        $crate::error::begin_call();
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
             || -> ::std::result::Result<(), $crate::Error> { $body },
         )) {
             Ok(Ok(())) => $crate::ffi::types::CONNMAN_OK,
-            Ok(Err(e)) => e.code(),
-            Err(_) => $crate::ffi::types::CONNMAN_ERR_PANIC,
+            Ok(Err(e)) => {
+                $crate::error::end_call_failed($name, e);
+                e.code()
+            }
+            Err(_) => {
+                $crate::ffi::caught_panic($name);
+                $crate::ffi::types::CONNMAN_ERR_PANIC
+            }
         }
-    };
+    }};
+}
+
+/// A panic was caught at the boundary of `func`: reported, and the call's message says so.
+pub(crate) fn caught_panic(func: &str) {
+    crate::log::log!(
+        crate::log::Level::Error,
+        0,
+        "internal error in {func} (a panic was caught); please report it"
+    );
+    crate::error::end_call_failed(
+        func,
+        crate::Error::Panic.because(format_args!("internal error (a panic was caught)")),
+    );
 }
 
 pub mod check;
 pub mod conn;
 pub mod handler;
 pub mod pool;
+pub mod runtime;
 pub mod types;

@@ -37,10 +37,10 @@ pub extern "C" fn connman_pool_create(
     factory_ctx: *mut c_void,
     out: *mut connman_pool,
 ) -> connman_result {
-    ffi_guard!({
-        let name = check::c_str(name, CONNMAN_MAX_POOL_NAME_LEN)?;
+    ffi_guard!("connman_pool_create", {
+        let name = check::c_str("name", name, CONNMAN_MAX_POOL_NAME_LEN)?;
         let f = factory.ok_or(Error::InvalidArgument)?;
-        let out = check::out(out)?;
+        let out = check::out("out", out)?;
         let ctx = FactoryCtx(factory_ctx);
         let make = move |index: usize| -> crate::Result<Arc<dyn Handler>> {
             let ctx = &ctx;
@@ -70,9 +70,9 @@ pub extern "C" fn connman_pool_create(
 /// `on_close` has run. Errors: `CONNMAN_ERR_INVALID_ARGUMENT`, `CONNMAN_ERR_NOT_FOUND`.
 #[no_mangle]
 pub extern "C" fn connman_pool_find(name: *const c_char, out: *mut connman_pool) -> connman_result {
-    ffi_guard!({
-        let name = check::c_str(name, CONNMAN_MAX_POOL_NAME_LEN)?;
-        let out = check::out(out)?;
+    ffi_guard!("connman_pool_find", {
+        let name = check::c_str("name", name, CONNMAN_MAX_POOL_NAME_LEN)?;
+        let out = check::out("out", out)?;
         let p = crate::find_pool(name)?;
         out.write(connman_pool { id: p.id() });
         Ok(())
@@ -95,11 +95,31 @@ pub extern "C" fn connman_pool_add(
     options: *const connman_options,
     index_out: *mut usize,
 ) -> connman_result {
-    ffi_guard!({
-        let host = check::c_str(host, CONNMAN_MAX_HOST_LEN)?;
+    ffi_guard!("connman_pool_add", {
+        let host = check::c_str("host", host, CONNMAN_MAX_HOST_LEN)?;
         let opts = self::options(options)?;
-        let out = check::out(index_out)?;
+        let out = check::out("index_out", index_out)?;
         let i = self::pool(pool).add(port, host, &opts)?;
+        out.write(i);
+        Ok(())
+    })
+}
+
+/// Adds a member connected to the Unix socket at `path` (as for
+/// `connman_connect_unix`), otherwise exactly as `connman_pool_add`. A pool may mix
+/// TCP and Unix members.
+#[no_mangle]
+pub extern "C" fn connman_pool_add_unix(
+    pool: connman_pool,
+    path: *const c_char,
+    options: *const connman_options,
+    index_out: *mut usize,
+) -> connman_result {
+    ffi_guard!("connman_pool_add_unix", {
+        let path = check::c_str("path", path, CONNMAN_MAX_UNIX_PATH_LEN + 1)?;
+        let opts = self::options(options)?;
+        let out = check::out("index_out", index_out)?;
+        let i = self::pool(pool).add_unix(path, &opts)?;
         out.write(i);
         Ok(())
     })
@@ -108,8 +128,8 @@ pub extern "C" fn connman_pool_add(
 /// Number of members ever added (closed ones keep their index).
 #[no_mangle]
 pub extern "C" fn connman_pool_size(pool: connman_pool, out: *mut usize) -> connman_result {
-    ffi_guard!({
-        let out = check::out(out)?;
+    ffi_guard!("connman_pool_size", {
+        let out = check::out("out", out)?;
         out.write(self::pool(pool).size()?);
         Ok(())
     })
@@ -124,8 +144,8 @@ pub extern "C" fn connman_pool_get_connection(
     index: usize,
     fd_out: *mut c_int,
 ) -> connman_result {
-    ffi_guard!({
-        let out = check::out(fd_out)?;
+    ffi_guard!("connman_pool_get_connection", {
+        let out = check::out("fd_out", fd_out)?;
         out.write(self::pool(pool).connection_fd(index)?);
         Ok(())
     })
@@ -141,8 +161,8 @@ pub extern "C" fn connman_pool_get_handler(
     index: usize,
     ctx_out: *mut *mut c_void,
 ) -> connman_result {
-    ffi_guard!({
-        let out = check::out(ctx_out)?;
+    ffi_guard!("connman_pool_get_handler", {
+        let out = check::out("ctx_out", ctx_out)?;
         let h: Arc<dyn Any + Send + Sync> = self::pool(pool).handler(index)?;
         let h = h.downcast::<FfiHandler>().map_err(|_| Error::NotFound)?;
         out.write(h.0.ctx);
@@ -158,8 +178,8 @@ pub extern "C" fn connman_pool_conn(
     index: usize,
     out: *mut connman_conn,
 ) -> connman_result {
-    ffi_guard!({
-        let out = check::out(out)?;
+    ffi_guard!("connman_pool_conn", {
+        let out = check::out("out", out)?;
         let c = self::pool(pool).conn(index)?;
         out.write(connman_conn { id: c.id() });
         Ok(())
@@ -172,8 +192,8 @@ pub extern "C" fn connman_pool_conn(
 /// disconnected), `CONNMAN_ERR_NOT_FOUND`, `CONNMAN_ERR_INVALID_ARGUMENT`.
 #[no_mangle]
 pub extern "C" fn connman_pool_next(pool: connman_pool, out: *mut connman_conn) -> connman_result {
-    ffi_guard!({
-        let out = check::out(out)?;
+    ffi_guard!("connman_pool_next", {
+        let out = check::out("out", out)?;
         let c = self::pool(pool).next()?;
         out.write(connman_conn { id: c.id() });
         Ok(())
@@ -186,8 +206,8 @@ pub extern "C" fn connman_pool_get_stats(
     pool: connman_pool,
     out: *mut connman_pool_stats,
 ) -> connman_result {
-    ffi_guard!({
-        let out = check::out(out)?;
+    ffi_guard!("connman_pool_get_stats", {
+        let out = check::out("out", out)?;
         out.write(self::pool(pool).stats()?.into());
         Ok(())
     })
@@ -200,5 +220,5 @@ pub extern "C" fn connman_pool_get_stats(
 /// call returns `CONNMAN_ERR_CLOSED`.
 #[no_mangle]
 pub extern "C" fn connman_pool_disconnect(pool: connman_pool) -> connman_result {
-    ffi_guard!({ self::pool(pool).disconnect() })
+    ffi_guard!("connman_pool_disconnect", { self::pool(pool).disconnect() })
 }

@@ -1,5 +1,6 @@
 //! The C types: result and state codes, handles, handler, options, stats.
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::stats::{PoolStats, Stats};
@@ -42,6 +43,9 @@ pub const CONNMAN_ERR_OS: connman_result = 12;
 /// library's state (threads, descriptors, locks) belongs to the parent, so every
 /// call in the child returns this at once and touches nothing: exec or _exit.
 pub const CONNMAN_ERR_FORKED: connman_result = 13;
+/// Not allowed in the library's current state: `connman_configure` while the
+/// library runs, `connman_dispatch` when not in embedded mode.
+pub const CONNMAN_ERR_STATE: connman_result = 14;
 
 /// State of a connection, in `connman_stats.state`.
 pub type connman_state = i32;
@@ -61,10 +65,17 @@ pub const CONNMAN_STATE_CLOSED: connman_state = 4;
 pub const CONNMAN_MAX_HOST_LEN: usize = 253;
 /// Longest pool name accepted, in bytes.
 pub const CONNMAN_MAX_POOL_NAME_LEN: usize = 255;
+/// Longest Unix socket path accepted, in bytes (for an abstract name, `@name`,
+/// the bytes after the `@`).
+pub const CONNMAN_MAX_UNIX_PATH_LEN: usize = 107;
+/// Most I/O threads `connman_config.threads` may ask for.
+pub const CONNMAN_MAX_THREADS: u32 = 64;
 
 // The header needs literal values; these keep them equal to the core's limits.
 const _: () = assert!(CONNMAN_MAX_HOST_LEN == crate::MAX_HOST_LEN);
 const _: () = assert!(CONNMAN_MAX_POOL_NAME_LEN == crate::MAX_POOL_NAME);
+const _: () = assert!(CONNMAN_MAX_UNIX_PATH_LEN == crate::MAX_UNIX_PATH);
+const _: () = assert!(CONNMAN_MAX_THREADS == crate::MAX_THREADS);
 
 /// A connection handle, passed by value. `id` 0 is never a live handle. After the
 /// connection's `on_close` returns, the handle is stale: every call with it returns
@@ -197,6 +208,23 @@ pub struct connman_options {
     /// How long after a healthy connection dropped `recovery_backoff_max_ms`
     /// applies (default 10000); afterwards the normal backoff does.
     pub recovery_window_ms: u32,
+    /// 1: never resolve the host name on the calling thread (what a thread running
+    /// an event loop needs): `connman_connect` and `connman_pool_add` return at once,
+    /// and an unresolvable name is retried with backoff like a refused connect
+    /// (`connman_stats.last_resolve_error` says why). 0 (default): the first
+    /// resolution happens in the call, so an unresolvable name fails it with
+    /// `CONNMAN_ERR_RESOLVE`.
+    pub resolve_in_background: u32,
+    /// Bytes `connman_send` may hold while the connection is reconnecting (default
+    /// 0: off, `connman_send` then fails with `CONNMAN_ERR_NOT_CONNECTED`; at most
+    /// 1073741824). Held bytes are sent once the connection is back, after whatever
+    /// the application sends inside `on_reconnect` (so a handshake written there
+    /// goes first); beyond the bound `CONNMAN_ERR_WOULD_BLOCK`, nothing of that call
+    /// held. Bytes in flight at the reset are still lost; bytes still held at
+    /// disconnect count in `bytes_discarded`.
+    pub send_while_reconnecting: u32,
+    /// Room for fields of later versions: must be zero (see "Structs that grow").
+    pub reserved: [u32; 17],
 }
 
 /// A snapshot of one connection, from `connman_get_stats`.
@@ -223,8 +251,11 @@ pub struct connman_stats {
     pub bytes_sent: u64,
     /// Bytes `connman_send` accepted but that were still queued at a reset, and dropped.
     pub bytes_discarded: u64,
-    /// Bytes waiting in the send queue now.
+    /// Bytes waiting to be sent now: queued by `connman_send`, and held while
+    /// reconnecting (`send_while_reconnecting`).
     pub send_queue_bytes: u64,
+    /// Room for fields of later versions: written as zero.
+    pub reserved: [u64; 8],
 }
 
 /// A snapshot of a pool, from `connman_pool_get_stats`.
@@ -237,6 +268,23 @@ pub struct connman_pool_stats {
     pub connected: usize,
     /// Members whose `on_close` has run.
     pub closed: usize,
+    /// Room for fields of later versions: written as zero.
+    pub reserved: [u64; 5],
+}
+
+/// How the library runs, for `connman_configure`. Get the defaults from
+/// `connman_config_default()` and change what you need.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct connman_config {
+    /// Library I/O threads (default 1; at most `CONNMAN_MAX_THREADS`). 1: one
+    /// library thread runs every callback. N > 1: connections are spread over N
+    /// threads; all callbacks of one connection run on one of them, serially, but
+    /// callbacks of different connections may run at the same time. 0: embedded
+    /// mode, no I/O thread: see "Running on your own loop".
+    pub threads: u32,
+    /// Room for fields of later versions: must be zero.
+    pub reserved: [u32; 15],
 }
 
 /// The defaults as a constant (what `connman_options_default` returns).
@@ -254,6 +302,15 @@ pub(crate) const DEFAULT_OPTIONS: connman_options = connman_options {
     nodelay: 1,
     recovery_backoff_max_ms: 250,
     recovery_window_ms: 10_000,
+    resolve_in_background: 0,
+    send_while_reconnecting: 0,
+    reserved: [0; 17],
+};
+
+/// The default configuration (what `connman_config_default` returns).
+pub(crate) const DEFAULT_CONFIG: connman_config = connman_config {
+    threads: 1,
+    reserved: [0; 15],
 };
 
 fn ms(v: u32) -> Duration {
@@ -281,13 +338,16 @@ impl connman_options {
             nodelay: o.nodelay as u32,
             recovery_backoff_max_ms: o.recovery_backoff_max.map_or(0, m),
             recovery_window_ms: m(o.recovery_window),
+            resolve_in_background: o.resolve_in_background as u32,
+            send_while_reconnecting: o.send_while_reconnecting.min(u32::MAX as usize) as u32,
+            reserved: [0; 17],
         }
     }
 
     pub(crate) fn to_core(self) -> Result<Options> {
-        if self.nodelay > 1 {
-            return Err(Error::InvalidArgument);
-        }
+        unknown_fields("connman_options", &self.reserved)?;
+        flag("nodelay", self.nodelay)?;
+        flag("resolve_in_background", self.resolve_in_background)?;
         let o = Options {
             backoff_initial: ms(self.backoff_initial_ms),
             backoff_max: ms(self.backoff_max_ms),
@@ -302,9 +362,48 @@ impl connman_options {
             nodelay: self.nodelay == 1,
             recovery_backoff_max: nonzero_ms(self.recovery_backoff_max_ms),
             recovery_window: ms(self.recovery_window_ms),
+            resolve_in_background: self.resolve_in_background == 1,
+            send_while_reconnecting: self.send_while_reconnecting as usize,
         };
         o.validate()?;
         Ok(o)
+    }
+}
+
+/// A 0/1 option field.
+fn flag(name: &str, v: u32) -> Result<()> {
+    if v > 1 {
+        return Err(Error::invalid(format_args!(
+            "options.{name} must be 0 or 1, got {v}"
+        )));
+    }
+    Ok(())
+}
+
+/// Reserved space must be zero: a nonzero word is a field this library does not
+/// know, set by a program built against a newer connman.h.
+fn unknown_fields<T: Copy + Default + PartialEq + std::fmt::Display>(
+    strukt: &str,
+    reserved: &[T],
+) -> Result<()> {
+    match reserved.iter().position(|v| *v != T::default()) {
+        None => Ok(()),
+        Some(i) => Err(Error::invalid(format_args!(
+            "{strukt}.reserved[{i}] is {}: a field this libconnman ({}) does not know              (the program was built against a newer connman.h, or did not start from              the _default() values)",
+            reserved[i],
+            crate::VERSION
+        ))),
+    }
+}
+
+impl connman_config {
+    pub(crate) fn to_core(self) -> Result<Config> {
+        unknown_fields("connman_config", &self.reserved)?;
+        let c = Config {
+            threads: self.threads,
+        };
+        c.validate()?;
+        Ok(c)
     }
 }
 
@@ -322,6 +421,7 @@ impl From<Stats> for connman_stats {
             bytes_sent: s.bytes_sent,
             bytes_discarded: s.bytes_discarded,
             send_queue_bytes: s.send_queue_bytes,
+            reserved: [0; 8],
         }
     }
 }
@@ -332,6 +432,7 @@ impl From<PoolStats> for connman_pool_stats {
             members: s.members,
             connected: s.connected,
             closed: s.closed,
+            reserved: [0; 5],
         }
     }
 }
@@ -350,8 +451,13 @@ mod tests {
     }
 
     #[test]
+    fn default_config_constant_matches_core_defaults() {
+        assert_eq!(DEFAULT_CONFIG.to_core().unwrap(), Config::default());
+    }
+
+    #[test]
     fn bad_options_are_rejected() {
-        let cases: [fn(&mut connman_options); 10] = [
+        let cases: [fn(&mut connman_options); 11] = [
             |o| o.backoff_initial_ms = 0,
             |o| o.backoff_max_ms = 5,
             |o| o.connect_timeout_ms = 0,
@@ -359,6 +465,7 @@ mod tests {
             |o| o.keepalive_count = 0,
             |o| o.keepalive_idle_ms = 40_000_000,
             |o| o.nodelay = 2,
+            |o| o.reserved[3] = 1,
             |o| o.send_queue_limit = u32::MAX,
             |o| o.healthy_after_ms = 0,
             |o| o.user_timeout_ms = u32::MAX,

@@ -1,21 +1,23 @@
-//! Name resolution off the reactor thread: a few resolver threads take jobs from a
-//! channel and post the results back to the reactor, so a slow DNS server stalls
-//! only the connections that wait for it. Numeric addresses never get here.
+//! Name resolution off the event loops: a few resolver threads take lookups from a
+//! channel and hand each result to the reply the loop gave, so a slow DNS server
+//! stalls only the connections that wait for it. Numeric addresses and Unix paths
+//! never get here. Threads start on the first lookup, not before.
 
-use crate::runtime::{Cmd, RuntimeShared};
+use crate::endpoint::Endpoint;
+use crate::sys::Addr;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
-use std::sync::Weak;
 use std::thread::JoinHandle;
 
-/// Resolver threads started at most (lazily, on the first name to resolve).
+/// Resolver threads started at most.
 const THREADS: usize = 4;
 
-pub(crate) struct Job {
-    pub id: u64,
-    pub gen: u64,
-    pub host: String,
-    pub port: u16,
+/// What to do with a lookup's result (the addresses, or getaddrinfo's EAI_* code).
+pub(crate) type Reply = Box<dyn FnOnce(Result<Vec<Addr>, i32>) + Send>;
+
+struct Job {
+    endpoint: Endpoint,
+    reply: Reply,
 }
 
 #[derive(Default)]
@@ -31,8 +33,9 @@ struct Inner {
 }
 
 impl Resolver {
-    /// Queues a lookup; its result reaches the reactor as `Cmd::Resolved`.
-    pub fn submit(&self, job: Job, rt: Weak<RuntimeShared>) {
+    /// Queues a lookup; `reply` gets its result on a resolver thread (or, when no
+    /// thread can be started, on this one). After [`Resolver::stop`] it is dropped.
+    pub fn submit(&self, endpoint: Endpoint, reply: Reply) {
         let mut inner = self.inner.lock();
         if inner.stopped {
             return;
@@ -41,25 +44,30 @@ impl Resolver {
             let (tx, rx) = unbounded::<Job>();
             for i in 0..THREADS {
                 let rx: Receiver<Job> = rx.clone();
-                let rt = rt.clone();
                 let spawned = std::thread::Builder::new()
                     .name(format!("connman-resolve-{i}"))
-                    .spawn(move || worker(rx, rt));
+                    .spawn(move || {
+                        for job in rx {
+                            (job.reply)(job.endpoint.resolve());
+                        }
+                    });
                 if let Ok(h) = spawned {
                     inner.threads.push(h);
                 }
             }
             inner.tx = Some(tx);
         }
-        if let Some(tx) = &inner.tx {
-            if !inner.threads.is_empty() {
-                let _ = tx.send(job);
-                return;
-            }
-        }
+        let job = Job { endpoint, reply };
+        let job = match &inner.tx {
+            Some(tx) if !inner.threads.is_empty() => match tx.send(job) {
+                Ok(()) => return,
+                Err(e) => e.0,
+            },
+            _ => job,
+        };
         drop(inner);
         // No thread could be started: resolve inline rather than lose the attempt.
-        resolve_and_post(job, &rt);
+        (job.reply)(job.endpoint.resolve());
     }
 
     /// Stops the threads (after their current lookup) and joins them.
@@ -73,22 +81,5 @@ impl Resolver {
         for t in threads {
             let _ = t.join();
         }
-    }
-}
-
-fn worker(rx: Receiver<Job>, rt: Weak<RuntimeShared>) {
-    for job in rx {
-        resolve_and_post(job, &rt);
-    }
-}
-
-fn resolve_and_post(job: Job, rt: &Weak<RuntimeShared>) {
-    let result = crate::sys::resolve(&job.host, job.port);
-    if let Some(rt) = rt.upgrade() {
-        rt.post(Cmd::Resolved {
-            id: job.id,
-            gen: job.gen,
-            result,
-        });
     }
 }
