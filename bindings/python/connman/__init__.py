@@ -63,6 +63,7 @@ from ._errors import (
     ErrorCode,
     ExistsError,
     FactoryError,
+    ForkedError,
     InCallbackError,
     InvalidArgumentError,
     LibraryOSError,
@@ -120,6 +121,7 @@ __all__ = [
     "FactoryError",
     "InCallbackError",
     "LibraryOSError",
+    "ForkedError",
     "LibraryNotFoundError",
     # the package's version (Cargo.toml's)
     "__version__",

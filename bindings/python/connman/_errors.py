@@ -24,6 +24,7 @@ class ErrorCode(enum.IntEnum):
     FACTORY = _ffi.CONNMAN_ERR_FACTORY
     IN_CALLBACK = _ffi.CONNMAN_ERR_IN_CALLBACK
     OS = _ffi.CONNMAN_ERR_OS
+    FORKED = _ffi.CONNMAN_ERR_FORKED
 
 
 class ConnmanError(Exception):
@@ -136,6 +137,12 @@ class LibraryOSError(ConnmanError):
     memory)."""
 
 
+class ForkedError(ConnmanError):
+    """``CONNMAN_ERR_FORKED``: this process is a ``fork()`` child of one that used
+    connman; the library's threads and descriptors belong to the parent, so
+    nothing works here (exec or exit)."""
+
+
 _ERROR_CLASSES: dict[int, type[ConnmanError]] = {
     ErrorCode.INVALID_ARGUMENT: InvalidArgumentError,
     ErrorCode.NOT_FOUND: NotFoundError,
@@ -149,6 +156,7 @@ _ERROR_CLASSES: dict[int, type[ConnmanError]] = {
     ErrorCode.FACTORY: FactoryError,
     ErrorCode.IN_CALLBACK: InCallbackError,
     ErrorCode.OS: LibraryOSError,
+    ErrorCode.FORKED: ForkedError,
 }
 
 

@@ -634,6 +634,31 @@ class TestLifecycle(Base):
         self.assertEqual(out.stdout.split(), ["exiting", "closed"], out.stderr)
 
 
+    def test_fork_child_gets_forked_error(self):
+        code = textwrap.dedent(
+            f"""
+            import os, threading
+            import connman
+            up = threading.Event()
+            class H(connman.Handler):
+                def on_connect(self, conn): up.set()
+            connman.connect({self.port}, "127.0.0.1", H())
+            assert up.wait(10)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    connman.connect({self.port}, "127.0.0.1", H())
+                    os._exit(1)
+                except connman.ForkedError:
+                    os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            print("child", os.waitstatus_to_exitcode(status))
+            """
+        )
+        out = run_python("-W", "ignore::DeprecationWarning", "-c", code)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.split(), ["child", "0"], out.stderr)
+
     def test_failed_add_after_factory_leaves_no_handler(self):
         # With exactly one descriptor free after a shutdown, connman_pool_add
         # resolves and opens the socket, calls the factory, then cannot start the
