@@ -23,6 +23,7 @@ import argparse
 import ast
 import difflib
 import keyword
+import operator
 import re
 import sys
 import tomllib
@@ -219,6 +220,15 @@ _FN_VALUE = "_CFunctionType"
 _PRELUDE = "".join(f"typedef int {name};" for name in _STD_TYPES)
 
 
+_BINARY_OPS = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "<<": operator.lshift,
+    "|": operator.or_,
+}
+
+
 def _pointer(to: PyType) -> PyType:
     return PyType(
         f"POINTER({to.expr})", f"_Pointer[{to.cls}]", f"_Pointer[{to.cls}]", f"_Ptr[{to.cls}]"
@@ -258,6 +268,8 @@ class Mirror:
                     return d.value
         if isinstance(node, c_ast.UnaryOp) and node.op == "-":
             return -self.const(node.expr)
+        if isinstance(node, c_ast.BinaryOp) and node.op in _BINARY_OPS:
+            return _BINARY_OPS[node.op](self.const(node.left), self.const(node.right))
         raise GenError(f"{node.coord}: not an integer constant")
 
     def use(self, t: PyType) -> PyType:
