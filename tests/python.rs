@@ -6,7 +6,9 @@
 //!   this test executable's location (`target/<profile>/deps/python-<hash>`):
 //!   `target/<profile>/deps/libconnman.so`, else `target/<profile>/libconnman.so`;
 //! - `CONNMAN_FLAKY_ECHO`: `env!("CARGO_BIN_EXE_flaky-echo")`;
-//! - `PYTHONPATH`: `bindings/python`, so the package is tested in place.
+//! - `PYTHONPATH`: `bindings/python`, so the package is tested in place
+//!   (`bindings/python/tools/ci.sh`, from `.ci/run`, runs the same suite
+//!   against the wheel `pip` builds, installed in a fresh venv).
 //!
 //! The interpreter is `python3`, or `$CONNMAN_PYTHON` if set.
 
@@ -69,6 +71,7 @@ fn python_binding_suite() {
         .env("CONNMAN_LIBRARY", &lib)
         .env("CONNMAN_FLAKY_ECHO", flaky)
         .env("PYTHONPATH", root.join("bindings/python"))
+        .env_remove("CONNMAN_TEST_INSTALLED")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())

@@ -7,16 +7,17 @@ re-establishes broken connections by itself, with backoff, forever, until you
 disconnect. The descriptor number stays the same across reconnects. Connections
 can be grouped in named pools built from a handler factory.
 
-This package wraps the C library ``libconnman`` with ctypes. The library is
-looked for, on first use, at ``$CONNMAN_LIBRARY`` if set (and only there), else
-next to this package, else in the source tree's ``target/release`` and
-``target/debug``, else among the system's libraries.
+This package wraps the C library ``libconnman`` with ctypes; ``pip install``
+builds the library and bundles it inside the package. It is loaded on first
+use: from ``$CONNMAN_LIBRARY`` if set (and only from there), else the bundled
+copy (used in place from a source tree, the most recently built of it and
+``target/{debug,release}``), else the system's (see :func:`library_path`).
 
 Example::
 
     import connman
 
-    class Echo:
+    class Echo(connman.Handler):
         def on_connect(self, conn):
             conn.send(b"hello")
         def on_reset(self, conn):
@@ -32,9 +33,11 @@ Example::
 
 Handlers: any object with some of ``on_connect(conn)``, ``on_reset(conn)``,
 ``on_reconnect(conn)``, ``on_data(conn, data)``, ``on_close(conn)``; missing
-methods are no-ops (see :class:`Handler`). ``on_connect`` runs exactly once and
-first; ``on_reset`` and ``on_reconnect`` then alternate; ``on_close`` runs once,
-last, after a disconnect or shutdown. The library keeps the handler alive until
+methods are no-ops. Subclass :class:`Handler` (a ``typing.Protocol`` whose
+methods do nothing) and override what you need, so that type checkers know the
+class is a handler. ``on_connect`` runs exactly once and first; ``on_reset``
+and ``on_reconnect`` then alternate; ``on_close`` runs once, last, after a
+disconnect or shutdown. The library keeps the handler alive until
 its ``on_close``, even when you keep no reference to it.
 
 Threading: every handler method runs on the library's own thread, one at a
@@ -50,54 +53,33 @@ Errors from the library are raised as :class:`ConnmanError` subclasses (with
 :mod:`atexit`, so the library's thread stops before the interpreter does.
 """
 
-from ._api import (
+import types as _types
+
+from ._callbacks import Factory, FactoryWithIndex, FactoryWithoutIndex, Handler
+from ._connection import Connection, State, Stats, connect, connection_from_fd, get_connection
+from ._errors import (
     ClosedError,
-    Connection,
     ConnmanError,
     ErrorCode,
     ExistsError,
     FactoryError,
-    Handler,
+    ForkedError,
     InCallbackError,
     InvalidArgumentError,
     LibraryOSError,
     NotConnectedError,
     NotFoundError,
-    Options,
     PanicError,
-    Pool,
     PoolIndexError,
-    PoolStats,
     ResolveError,
-    State,
-    Stats,
     TooLargeError,
     WouldBlockError,
-    connect,
-    connection_from_fd,
-    create_pool,
-    disconnect_all,
-    get_connection,
-    get_pool,
-    library_path,
-    shutdown,
-    version,
 )
-from ._ffi import LibraryNotFoundError
-
-__version__ = "0.1.0"
-
-# Show the public names as connman.X (help(), reprs, tracebacks, pickling).
-for _name in (
-    "Connection", "Pool", "Handler", "Options", "Stats", "PoolStats", "State", "ErrorCode",
-    "ConnmanError", "InvalidArgumentError", "NotFoundError", "PoolIndexError", "ClosedError",
-    "NotConnectedError", "WouldBlockError", "ExistsError", "PanicError", "ResolveError",
-    "TooLargeError", "FactoryError", "InCallbackError", "LibraryOSError", "LibraryNotFoundError",
-    "connect", "get_connection", "connection_from_fd", "create_pool", "get_pool",
-    "disconnect_all", "shutdown", "version", "library_path",
-):
-    globals()[_name].__module__ = __name__
-del _name
+from ._loader import LibraryNotFoundError, library_path
+from ._options import Options, OptionsLike
+from ._pool import Pool, PoolStats, create_pool, get_pool
+from ._runtime import disconnect_all, shutdown, version
+from ._version import __version__
 
 __all__ = [
     # functions
@@ -113,12 +95,17 @@ __all__ = [
     # classes
     "Connection",
     "Pool",
-    "Handler",
     "Options",
     "Stats",
     "PoolStats",
     "State",
     "ErrorCode",
+    # typing
+    "Handler",
+    "Factory",
+    "FactoryWithIndex",
+    "FactoryWithoutIndex",
+    "OptionsLike",
     # errors
     "ConnmanError",
     "InvalidArgumentError",
@@ -134,5 +121,15 @@ __all__ = [
     "FactoryError",
     "InCallbackError",
     "LibraryOSError",
+    "ForkedError",
     "LibraryNotFoundError",
+    # the package's version (Cargo.toml's)
+    "__version__",
 ]
+
+# Show the public names as connman.X (help(), reprs, tracebacks, pickling).
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, (type, _types.FunctionType)):
+        _obj.__module__ = __name__
+del _name, _obj, _types

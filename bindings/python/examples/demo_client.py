@@ -24,10 +24,9 @@ import threading
 import time
 from typing import List, Optional
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # bindings/python: use the package in place
+import connman
 
-import connman  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 _print_lock = threading.Lock()
 
@@ -37,7 +36,7 @@ def say(*args: object) -> None:
         print(f"{time.strftime('%H:%M:%S')}", *args, flush=True)
 
 
-class Client:
+class Client(connman.Handler):
     """A handler that writes `message` every `interval` seconds while connected."""
 
     def __init__(self, name: str, message: str, interval: float) -> None:
@@ -83,7 +82,7 @@ class Client:
             say(f"[{self.name}] send failed: {e}")
 
 
-def start_server(drop_after_ms: int) -> "tuple[subprocess.Popen, int]":
+def start_server(drop_after_ms: int) -> tuple[subprocess.Popen[str], int]:
     repo = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir))
     path = os.environ.get("CONNMAN_FLAKY_ECHO") or os.path.join(repo, "target", "debug", "flaky-echo")
     if not os.access(path, os.X_OK):
@@ -152,8 +151,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         connman.disconnect_all()
         connman.shutdown()  # waits for every on_close
         if server is not None:
-            server.stdin.close()
-            server.wait(5)
+            server.communicate(timeout=5)  # closing its stdin stops it
     return 0
 
 

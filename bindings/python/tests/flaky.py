@@ -13,13 +13,28 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG_ROOT = os.path.dirname(HERE)  # bindings/python
+EXAMPLES = os.path.join(PKG_ROOT, "examples")
 REPO = os.path.normpath(os.path.join(PKG_ROOT, os.pardir, os.pardir))
 
-# Test the package in this tree, whatever is installed.
-if PKG_ROOT not in sys.path:
+# Which connman is tested: by default the package in this tree, whatever is
+# installed; with CONNMAN_TEST_INSTALLED=1, the one installed in this
+# interpreter (.ci/run: the wheel, in a fresh venv), and never the tree's.
+INSTALLED = os.environ.get("CONNMAN_TEST_INSTALLED") == "1"
+if not INSTALLED and PKG_ROOT not in sys.path:
     sys.path.insert(0, PKG_ROOT)
 
 TIMEOUT = 10.0  # seconds: generous deadline for anything that should be quick
+
+
+def run_python(*args: str, timeout: float = 3 * TIMEOUT, **env: str) -> subprocess.CompletedProcess:
+    """Runs this interpreter on ``args`` with the same connman importable (and
+    ``env`` added to the environment); returns its output."""
+    child = dict(os.environ, **env)
+    if not INSTALLED:
+        child["PYTHONPATH"] = os.pathsep.join(filter(None, [PKG_ROOT, child.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=child
+    )
 
 
 def flaky_echo_path() -> str:

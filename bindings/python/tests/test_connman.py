@@ -12,17 +12,23 @@ import gc
 import logging
 import os
 import pickle
-import subprocess
-import sys
 import textwrap
 import threading
 import unittest
 import weakref
 
-from flaky import PKG_ROOT, TIMEOUT, FlakyEcho, Recorder, flaky_echo_path, wait_until
+from flaky import (
+    EXAMPLES,
+    TIMEOUT,
+    FlakyEcho,
+    Recorder,
+    run_python,
+    flaky_echo_path,
+    wait_until,
+)
 
 import connman
-from connman import _api
+from connman import _callbacks, _errors
 
 
 class Base(unittest.TestCase):
@@ -35,7 +41,7 @@ class Base(unittest.TestCase):
     def tearDown(self) -> None:
         connman.shutdown()
         # Every on_close ran, so no handler may be left in the table.
-        self.assertEqual(_api._handlers, {}, "handlers left in the table after shutdown")
+        self.assertEqual(_callbacks.handlers, {}, "handlers left in the table after shutdown")
 
     def connect(self, rec=None, **kw):
         rec = rec if rec is not None else Recorder()
@@ -207,7 +213,7 @@ class TestBasics(Base):
         self.assertIsInstance(e, connman.ConnmanError)
         self.assertEqual(e.code, 2)
         self.assertEqual(e.name, "CONNMAN_ERR_NOT_FOUND")
-        self.assertEqual(e.message, connman._ffi.strerror(2))
+        self.assertEqual(e.message, _errors.strerror(2))
         self.assertEqual(e.function, "connman_disconnect")
         self.assertIn("CONNMAN_ERR_NOT_FOUND", str(e))
         for call in (lambda: conn.send(b"x"), conn.stats, conn.fileno):
@@ -294,14 +300,13 @@ class TestBasics(Base):
         with self.assertRaises(connman.ResolveError) as cm:
             connman.connect(self.port, "no-such-host.invalid", Recorder())
         self.assertEqual(cm.exception.code, connman.ErrorCode.RESOLVE)
-        self.assertEqual(_api._handlers, {})
+        self.assertEqual(_callbacks.handlers, {})
 
     def test_demo_client_runs(self):
-        demo = os.path.join(PKG_ROOT, "examples", "demo_client.py")
-        env = dict(os.environ, CONNMAN_FLAKY_ECHO=flaky_echo_path())
-        out = subprocess.run(
-            [sys.executable, demo, "--duration", "1.5", "--drop-after-ms", "400"],
-            capture_output=True, text=True, timeout=TIMEOUT * 3, env=env,
+        demo = os.path.join(EXAMPLES, "demo_client.py")
+        out = run_python(
+            demo, "--duration", "1.5", "--drop-after-ms", "400",
+            CONNMAN_FLAKY_ECHO=flaky_echo_path(),
         )
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         text = out.stdout
@@ -426,7 +431,7 @@ class TestHandlers(Base):
             t.join(TIMEOUT * 3)
             self.assertFalse(t.is_alive())
         self.assertEqual(errors, [])
-        self.assertEqual(_api._handlers, {})
+        self.assertEqual(_callbacks.handlers, {})
 
 
 class TestPools(Base):
@@ -588,7 +593,7 @@ class TestLifecycle(Base):
             self.assertTrue(rec.wait_count("close"))
             self.assertEqual(rec.names(), ["connect", "close"])
         self.assertTrue(wait_until(lambda: not _pool_exists("pool-all")))
-        self.assertEqual(_api._factories, {})
+        self.assertEqual(_callbacks.factories, {})
 
     def test_shutdown_then_start_afresh(self):
         conn, rec = self.connect()
@@ -598,8 +603,8 @@ class TestLifecycle(Base):
         connman.shutdown()
         # shutdown returns after every on_close ran.
         self.assertEqual(rec.names(), ["connect", "close"])
-        self.assertEqual(_api._handlers, {})
-        self.assertEqual(_api._factories, {})
+        self.assertEqual(_callbacks.handlers, {})
+        self.assertEqual(_callbacks.factories, {})
         with self.assertRaises(connman.NotFoundError):
             conn.stats()
         with self.assertRaises(connman.NotFoundError):
@@ -613,8 +618,7 @@ class TestLifecycle(Base):
     def test_interpreter_exit_shuts_down(self):
         code = textwrap.dedent(
             f"""
-            import sys, threading
-            sys.path.insert(0, {PKG_ROOT!r})
+            import threading
             import connman
             up = threading.Event()
             class H:
@@ -625,12 +629,35 @@ class TestLifecycle(Base):
             print("exiting", flush=True)
             """
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT * 3
-        )
+        out = run_python("-c", code)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stdout.split(), ["exiting", "closed"], out.stderr)
 
+
+    def test_fork_child_gets_forked_error(self):
+        code = textwrap.dedent(
+            f"""
+            import os, threading
+            import connman
+            up = threading.Event()
+            class H(connman.Handler):
+                def on_connect(self, conn): up.set()
+            connman.connect({self.port}, "127.0.0.1", H())
+            assert up.wait(10)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    connman.connect({self.port}, "127.0.0.1", H())
+                    os._exit(1)
+                except connman.ForkedError:
+                    os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            print("child", os.waitstatus_to_exitcode(status))
+            """
+        )
+        out = run_python("-W", "ignore::DeprecationWarning", "-c", code)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.split(), ["child", "0"], out.stderr)
 
     def test_failed_add_after_factory_leaves_no_handler(self):
         # With exactly one descriptor free after a shutdown, connman_pool_add
@@ -639,10 +666,9 @@ class TestLifecycle(Base):
         # stay in the binding's table (the library never calls its on_close).
         code = textwrap.dedent(
             f"""
-            import os, resource, sys
-            sys.path.insert(0, {PKG_ROOT!r})
+            import os, resource
             import connman
-            from connman import _api
+            from connman import _callbacks
             made = []
             pool = connman.create_pool("fd-starved", lambda i: made.append(i) or object())
             connman.shutdown()
@@ -662,12 +688,10 @@ class TestLifecycle(Base):
                 result = e.name
             for fd in fds:
                 os.close(fd)
-            print(result, len(pool), len(_api._handlers))
+            print(result, len(pool), len(_callbacks.handlers))
             """
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT * 3
-        )
+        out = run_python("-c", code)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stdout.split(), ["CONNMAN_ERR_OS", "0", "0"], out.stderr)
 
@@ -718,7 +742,7 @@ class TestArguments(Base):
         self.assertIsInstance(cm.exception, connman.InvalidArgumentError)
         self.assertEqual(cm.exception.code, connman.ErrorCode.INVALID_ARGUMENT)
         # Nothing was registered by the failed calls.
-        self.assertEqual(_api._handlers, {})
+        self.assertEqual(_callbacks.handlers, {})
 
         conn, rec = self.connect()
         self.connected(rec)
