@@ -41,6 +41,24 @@
 
 
 /**
+ * The version of this header: `connman_version()` returns
+ * "MAJOR.MINOR.PATCH" of the library actually loaded. A program built against
+ * this header runs with any library of the same major version, later minors
+ * included (see "Structs that grow").
+ */
+#define CONNMAN_VERSION_MAJOR 1
+
+/**
+ * See `CONNMAN_VERSION_MAJOR`.
+ */
+#define CONNMAN_VERSION_MINOR 0
+
+/**
+ * See `CONNMAN_VERSION_MAJOR`.
+ */
+#define CONNMAN_VERSION_PATCH 0
+
+/**
  * Longest host name accepted, in bytes (the DNS limit).
  */
 #define CONNMAN_MAX_HOST_LEN 253
@@ -310,6 +328,20 @@ typedef struct connman_stats {
 } connman_stats;
 
 /**
+ * How much a log message matters (`connman_set_log`).
+ */
+typedef int32_t connman_log_level;
+
+/**
+ * A log hook (see `connman_set_log`): `message` is valid only during the call;
+ * `conn.id` is 0 for a message about no particular connection.
+ */
+typedef void (*connman_log_fn)(void *ctx,
+                               connman_log_level level,
+                               struct connman_conn conn,
+                               const char *message);
+
+/**
  * Makes the handler of pool member `index` (0, 1, 2, ... in the order of
  * `connman_pool_add`). Fill `*out` and return `CONNMAN_OK`; any other value
  * refuses and nothing is added. Called on the thread calling `connman_pool_add`.
@@ -473,6 +505,26 @@ typedef struct connman_config {
  */
 #define CONNMAN_STATE_CLOSED 4
 
+/**
+ * Something is wrong and the library could not carry on as asked.
+ */
+#define CONNMAN_LOG_ERROR 1
+
+/**
+ * Something failed and will be retried: a connect attempt, a name resolution.
+ */
+#define CONNMAN_LOG_WARN 2
+
+/**
+ * A connection changed state: connected, reset (with the reason), reconnected.
+ */
+#define CONNMAN_LOG_INFO 3
+
+/**
+ * Details.
+ */
+#define CONNMAN_LOG_DEBUG 4
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -619,6 +671,32 @@ connman_result connman_disconnect_all(void);
  * the shutdown returns `CONNMAN_ERR_CLOSED`.
  */
 connman_result connman_shutdown(void);
+
+/**
+ * Where the library's messages go: `fn(ctx, level, conn, message)` for every
+ * message up to `max_level` (`CONNMAN_LOG_ERROR` .. `CONNMAN_LOG_DEBUG`; 0: none).
+ * A NULL `fn` restores the default: messages up to `max_level` written to stderr
+ * (the library starts with errors only on stderr).
+ *
+ * Logged: failed connect attempts with the address and the errno's text and
+ * connect timeouts (WARN), resolution failures with the host and the resolver's
+ * reason (WARN), connects, resets with their reason (EOF, ECONNRESET, idle,
+ * keepalive or user timeout) and reconnects (INFO), descriptors given up and
+ * caught panics (ERROR). `conn` is the connection the message is about (`id` 0:
+ * the library as a whole). `message` is valid only during the call.
+ *
+ * The hook runs on the thread that logs (a library loop thread, or the thread
+ * inside a connman call), possibly on several threads at once with
+ * `threads` > 1; it may call connman functions, this one included. Nothing is
+ * formatted for levels above `max_level`. Replacing or removing the hook while
+ * connections run is safe; `ctx` may be released once this function returned
+ * with another hook and no call of the old one is under way (make the old hook
+ * itself safe for that, e.g. by not freeing ctx before connman_shutdown).
+ * Errors: `CONNMAN_ERR_INVALID_ARGUMENT` (max_level outside 0..4).
+ */
+connman_result connman_set_log(connman_log_fn fn,
+                               void *ctx,
+                               connman_log_level max_level);
 
 /**
  * Creates an empty pool named `name` (NUL-terminated UTF-8, 1 to 255 bytes) whose

@@ -76,7 +76,9 @@ pub use conn::Conn;
 pub use endpoint::{MAX_HOST_LEN, MAX_UNIX_PATH};
 pub use error::{last_error_message, Error, Result};
 pub use handler::Handler;
-pub use log::Level;
+#[doc(hidden)]
+pub use log::formatted_count as __log_formatted_count;
+pub use log::{set_log, Level, LogFn};
 pub use options::{Options, MAX_SEND_QUEUE};
 pub use pool::{Factory, Pool, MAX_POOL_NAME};
 pub use stats::{PoolStats, State, Stats};

@@ -15,7 +15,7 @@ unsafe impl Send for FfiHandler {}
 // SAFETY: as above: &FfiHandler only exposes copies of plain pointer values.
 unsafe impl Sync for FfiHandler {}
 
-fn c(conn: Conn) -> connman_conn {
+pub(crate) fn conn_c(conn: Conn) -> connman_conn {
     connman_conn { id: conn.id() }
 }
 
@@ -23,31 +23,31 @@ impl Handler for FfiHandler {
     fn on_connect(&self, conn: Conn, fd: RawFd) {
         if let Some(f) = self.0.on_connect {
             // SAFETY: a C function pointer the application supplied, called as documented.
-            unsafe { f(self.0.ctx, c(conn), fd) }
+            unsafe { f(self.0.ctx, conn_c(conn), fd) }
         }
     }
     fn on_reset(&self, conn: Conn) {
         if let Some(f) = self.0.on_reset {
             // SAFETY: a C function pointer the application supplied, called as documented.
-            unsafe { f(self.0.ctx, c(conn)) }
+            unsafe { f(self.0.ctx, conn_c(conn)) }
         }
     }
     fn on_reconnect(&self, conn: Conn, fd: RawFd) {
         if let Some(f) = self.0.on_reconnect {
             // SAFETY: a C function pointer the application supplied, called as documented.
-            unsafe { f(self.0.ctx, c(conn), fd) }
+            unsafe { f(self.0.ctx, conn_c(conn), fd) }
         }
     }
     fn on_data(&self, conn: Conn, data: &[u8]) {
         if let Some(f) = self.0.on_data {
             // SAFETY: data is a live slice for the duration of the call.
-            unsafe { f(self.0.ctx, c(conn), data.as_ptr(), data.len()) }
+            unsafe { f(self.0.ctx, conn_c(conn), data.as_ptr(), data.len()) }
         }
     }
     fn on_close(&self, conn: Conn) {
         if let Some(f) = self.0.on_close {
             // SAFETY: a C function pointer the application supplied, called as documented.
-            unsafe { f(self.0.ctx, c(conn)) }
+            unsafe { f(self.0.ctx, conn_c(conn)) }
         }
     }
 }

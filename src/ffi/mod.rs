@@ -58,6 +58,7 @@ pub(crate) fn caught_panic(func: &str) {
 pub mod check;
 pub mod conn;
 pub mod handler;
+pub mod log;
 pub mod pool;
 pub mod runtime;
 pub mod types;

@@ -7,6 +7,31 @@ use crate::stats::{PoolStats, Stats};
 use std::ffi::{c_int, c_void};
 use std::time::Duration;
 
+/// The version of this header: `connman_version()` returns
+/// "MAJOR.MINOR.PATCH" of the library actually loaded. A program built against
+/// this header runs with any library of the same major version, later minors
+/// included (see "Structs that grow").
+pub const CONNMAN_VERSION_MAJOR: u32 = 1;
+/// See `CONNMAN_VERSION_MAJOR`.
+pub const CONNMAN_VERSION_MINOR: u32 = 0;
+/// See `CONNMAN_VERSION_MAJOR`.
+pub const CONNMAN_VERSION_PATCH: u32 = 0;
+
+/// Cargo.toml is the one source of truth: the header's literals must match it.
+const fn parse_u32(s: &str) -> u32 {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut v = 0;
+    while i < b.len() {
+        v = v * 10 + (b[i] - b'0') as u32;
+        i += 1;
+    }
+    v
+}
+const _: () = assert!(CONNMAN_VERSION_MAJOR == parse_u32(env!("CARGO_PKG_VERSION_MAJOR")));
+const _: () = assert!(CONNMAN_VERSION_MINOR == parse_u32(env!("CARGO_PKG_VERSION_MINOR")));
+const _: () = assert!(CONNMAN_VERSION_PATCH == parse_u32(env!("CARGO_PKG_VERSION_PATCH")));
+
 /// Status of a connman call: `CONNMAN_OK` (0) or one of the `CONNMAN_ERR_*` codes.
 /// Codes are never renumbered. `connman_strerror` describes them.
 pub type connman_result = i32;
@@ -60,6 +85,28 @@ pub const CONNMAN_STATE_CLOSING: connman_state = 3;
 /// Closed: `on_close` is running (after it returns the handle is stale and
 /// `connman_get_stats` returns `CONNMAN_ERR_NOT_FOUND`).
 pub const CONNMAN_STATE_CLOSED: connman_state = 4;
+
+/// How much a log message matters (`connman_set_log`).
+pub type connman_log_level = i32;
+/// Something is wrong and the library could not carry on as asked.
+pub const CONNMAN_LOG_ERROR: connman_log_level = 1;
+/// Something failed and will be retried: a connect attempt, a name resolution.
+pub const CONNMAN_LOG_WARN: connman_log_level = 2;
+/// A connection changed state: connected, reset (with the reason), reconnected.
+pub const CONNMAN_LOG_INFO: connman_log_level = 3;
+/// Details.
+pub const CONNMAN_LOG_DEBUG: connman_log_level = 4;
+
+/// A log hook (see `connman_set_log`): `message` is valid only during the call;
+/// `conn.id` is 0 for a message about no particular connection.
+pub type connman_log_fn = Option<
+    unsafe extern "C" fn(
+        ctx: *mut c_void,
+        level: connman_log_level,
+        conn: connman_conn,
+        message: *const std::ffi::c_char,
+    ),
+>;
 
 /// Longest host name accepted, in bytes (the DNS limit).
 pub const CONNMAN_MAX_HOST_LEN: usize = 253;

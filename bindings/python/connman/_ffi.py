@@ -36,8 +36,13 @@ if TYPE_CHECKING:
 # ---------------------------------------------------------------------------
 # Constants
 
+CONNMAN_VERSION_MAJOR = 1
+CONNMAN_VERSION_MINOR = 0
+CONNMAN_VERSION_PATCH = 0
 CONNMAN_MAX_HOST_LEN = 253
 CONNMAN_MAX_POOL_NAME_LEN = 255
+CONNMAN_MAX_UNIX_PATH_LEN = 107
+CONNMAN_MAX_THREADS = 64
 CONNMAN_OK = 0
 CONNMAN_ERR_INVALID_ARGUMENT = 1
 CONNMAN_ERR_NOT_FOUND = 2
@@ -52,11 +57,16 @@ CONNMAN_ERR_FACTORY = 10
 CONNMAN_ERR_IN_CALLBACK = 11
 CONNMAN_ERR_OS = 12
 CONNMAN_ERR_FORKED = 13
+CONNMAN_ERR_STATE = 14
 CONNMAN_STATE_CONNECTING = 0
 CONNMAN_STATE_CONNECTED = 1
 CONNMAN_STATE_RECONNECTING = 2
 CONNMAN_STATE_CLOSING = 3
 CONNMAN_STATE_CLOSED = 4
+CONNMAN_LOG_ERROR = 1
+CONNMAN_LOG_WARN = 2
+CONNMAN_LOG_INFO = 3
+CONNMAN_LOG_DEBUG = 4
 
 
 # ---------------------------------------------------------------------------
@@ -79,6 +89,9 @@ class connman_options(Structure):
     nodelay: int
     recovery_backoff_max_ms: int
     recovery_window_ms: int
+    resolve_in_background: int
+    send_while_reconnecting: int
+    reserved: Array[c_uint32]
 
 
 connman_options._fields_ = [
@@ -95,6 +108,9 @@ connman_options._fields_ = [
     ("nodelay", c_uint32),
     ("recovery_backoff_max_ms", c_uint32),
     ("recovery_window_ms", c_uint32),
+    ("resolve_in_background", c_uint32),
+    ("send_while_reconnecting", c_uint32),
+    ("reserved", (c_uint32 * 17)),
 ]
 
 
@@ -156,6 +172,7 @@ class connman_stats(Structure):
     bytes_sent: int
     bytes_discarded: int
     send_queue_bytes: int
+    reserved: Array[c_uint64]
 
 
 connman_stats._fields_ = [
@@ -170,7 +187,14 @@ connman_stats._fields_ = [
     ("bytes_sent", c_uint64),
     ("bytes_discarded", c_uint64),
     ("send_queue_bytes", c_uint64),
+    ("reserved", (c_uint64 * 8)),
 ]
+
+
+connman_log_level = c_int32
+
+
+connman_log_fn = CFUNCTYPE(None, c_void_p, connman_log_level, connman_conn, c_char_p)
 
 
 connman_handler_factory = CFUNCTYPE(connman_result, c_void_p, c_size_t, POINTER(connman_handler))
@@ -189,12 +213,25 @@ class connman_pool_stats(Structure):
     members: int
     connected: int
     closed: int
+    reserved: Array[c_uint64]
 
 
 connman_pool_stats._fields_ = [
     ("members", c_size_t),
     ("connected", c_size_t),
     ("closed", c_size_t),
+    ("reserved", (c_uint64 * 5)),
+]
+
+
+class connman_config(Structure):
+    threads: int
+    reserved: Array[c_uint32]
+
+
+connman_config._fields_ = [
+    ("threads", c_uint32),
+    ("reserved", (c_uint32 * 15)),
 ]
 
 
@@ -217,6 +254,12 @@ FUNCTIONS: tuple[tuple[str, type[_CDataType] | None, tuple[type[_CDataType], ...
         ),
     ),
     ("connman_get_connection", connman_result, (c_uint16, c_char_p, POINTER(connman_conn))),
+    (
+        "connman_connect_unix",
+        connman_result,
+        (c_char_p, POINTER(connman_handler), POINTER(connman_options), POINTER(connman_conn)),
+    ),
+    ("connman_get_connection_unix", connman_result, (c_char_p, POINTER(connman_conn))),
     ("connman_fd", c_int, (connman_conn,)),
     ("connman_conn_from_fd", connman_result, (c_int, POINTER(connman_conn))),
     ("connman_send", connman_result, (connman_conn, POINTER(c_uint8), c_size_t)),
@@ -224,6 +267,7 @@ FUNCTIONS: tuple[tuple[str, type[_CDataType] | None, tuple[type[_CDataType], ...
     ("connman_get_stats", connman_result, (connman_conn, POINTER(connman_stats))),
     ("connman_disconnect_all", connman_result, ()),
     ("connman_shutdown", connman_result, ()),
+    ("connman_set_log", connman_result, (connman_log_fn, c_void_p, connman_log_level)),
     (
         "connman_pool_create",
         connman_result,
@@ -235,6 +279,11 @@ FUNCTIONS: tuple[tuple[str, type[_CDataType] | None, tuple[type[_CDataType], ...
         connman_result,
         (connman_pool, c_uint16, c_char_p, POINTER(connman_options), POINTER(c_size_t)),
     ),
+    (
+        "connman_pool_add_unix",
+        connman_result,
+        (connman_pool, c_char_p, POINTER(connman_options), POINTER(c_size_t)),
+    ),
     ("connman_pool_size", connman_result, (connman_pool, POINTER(c_size_t))),
     ("connman_pool_get_connection", connman_result, (connman_pool, c_size_t, POINTER(c_int))),
     ("connman_pool_get_handler", connman_result, (connman_pool, c_size_t, POINTER(c_void_p))),
@@ -242,6 +291,11 @@ FUNCTIONS: tuple[tuple[str, type[_CDataType] | None, tuple[type[_CDataType], ...
     ("connman_pool_next", connman_result, (connman_pool, POINTER(connman_conn))),
     ("connman_pool_get_stats", connman_result, (connman_pool, POINTER(connman_pool_stats))),
     ("connman_pool_disconnect", connman_result, (connman_pool,)),
+    ("connman_config_default", connman_config, ()),
+    ("connman_configure", connman_result, (POINTER(connman_config),)),
+    ("connman_event_fd", c_int, ()),
+    ("connman_dispatch", connman_result, ()),
+    ("connman_last_error_message", c_char_p, ()),
 )
 
 
@@ -272,6 +326,22 @@ class Library(Protocol):
         /,
     ) -> int: ...
 
+    def connman_connect_unix(
+        self,
+        path: bytes | None,
+        handler: _Ptr[connman_handler],
+        options: _Ptr[connman_options],
+        out: _Ptr[connman_conn],
+        /,
+    ) -> int: ...
+
+    def connman_get_connection_unix(
+        self,
+        path: bytes | None,
+        out: _Ptr[connman_conn],
+        /,
+    ) -> int: ...
+
     def connman_fd(self, conn: connman_conn, /) -> int: ...
 
     def connman_conn_from_fd(self, fd: int, out: _Ptr[connman_conn], /) -> int: ...
@@ -285,6 +355,14 @@ class Library(Protocol):
     def connman_disconnect_all(self, /) -> int: ...
 
     def connman_shutdown(self, /) -> int: ...
+
+    def connman_set_log(
+        self,
+        fn: _CFunctionType | None,
+        ctx: int | None,
+        max_level: int,
+        /,
+    ) -> int: ...
 
     def connman_pool_create(
         self,
@@ -302,6 +380,15 @@ class Library(Protocol):
         pool: connman_pool,
         port: int,
         host: bytes | None,
+        options: _Ptr[connman_options],
+        index_out: _Ptr[c_size_t],
+        /,
+    ) -> int: ...
+
+    def connman_pool_add_unix(
+        self,
+        pool: connman_pool,
+        path: bytes | None,
         options: _Ptr[connman_options],
         index_out: _Ptr[c_size_t],
         /,
@@ -343,3 +430,13 @@ class Library(Protocol):
     ) -> int: ...
 
     def connman_pool_disconnect(self, pool: connman_pool, /) -> int: ...
+
+    def connman_config_default(self, /) -> connman_config: ...
+
+    def connman_configure(self, config: _Ptr[connman_config], /) -> int: ...
+
+    def connman_event_fd(self, /) -> int: ...
+
+    def connman_dispatch(self, /) -> int: ...
+
+    def connman_last_error_message(self, /) -> bytes | None: ...
