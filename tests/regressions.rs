@@ -321,6 +321,14 @@ fn replace_with_a_file(fd: i32, dir: &std::path::Path, name: &str) -> (u64, u64)
 #[test]
 fn a_descriptor_the_application_closed_and_reused_is_never_touched() {
     let _s = serial();
+    let logged: Arc<Mutex<Vec<(connman::Level, Option<Conn>, String)>>> = Arc::default();
+    let l = logged.clone();
+    connman::set_log(
+        Some(Arc::new(move |level, conn, msg: &str| {
+            l.lock().unwrap().push((level, conn, msg.to_owned()));
+        })),
+        Some(connman::Level::Error),
+    );
     let dir = std::env::temp_dir().join(format!("connman-reuse-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let srv = Server::start(&["--mode", "silent"]);
@@ -348,6 +356,15 @@ fn a_descriptor_the_application_closed_and_reused_is_never_touched() {
         rec.events()
     );
     assert_eq!(*seen_error.lock().unwrap(), Some(libc::EBADF));
+    assert!(
+        logged.lock().unwrap().iter().any(|(level, conn, msg)| {
+            *level == connman::Level::Error
+                && *conn == Some(c)
+                && msg.contains("no longer holds connman's socket")
+        }),
+        "the give-up is logged as an error with the handle: {:?}",
+        logged.lock().unwrap()
+    );
     assert_eq!(
         identity(fd),
         Some(file),
@@ -370,6 +387,7 @@ fn a_descriptor_the_application_closed_and_reused_is_never_touched() {
     unsafe { libc::close(fd) };
 
     connman::shutdown().unwrap();
+    connman::set_log(None, Some(connman::Level::Error));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
