@@ -103,9 +103,12 @@ impl Drop for Lib {
     }
 }
 
+/// The thread each callback ran on, in order.
+pub type Seen = Arc<Mutex<Vec<(ThreadId, Ev)>>>;
+
 /// A recorder that also notes the thread of every callback.
-pub fn threaded_recorder() -> (Arc<Recorder>, Arc<Mutex<Vec<(ThreadId, Ev)>>>) {
-    let seen: Arc<Mutex<Vec<(ThreadId, Ev)>>> = Arc::default();
+pub fn threaded_recorder() -> (Arc<Recorder>, Seen) {
+    let seen: Seen = Arc::default();
     let s = seen.clone();
     let rec = Recorder::with_hook(move |_c: Conn, ev: &Ev| {
         s.lock()
@@ -349,7 +352,7 @@ pub fn shutdown_and_configure(mode: Mode) {
 pub fn connections_spread_over_threads(mode: Mode) {
     let _lib = Lib::start(mode);
     let srv = Server::echo();
-    let mut all: Vec<(Conn, Arc<Mutex<Vec<(ThreadId, Ev)>>>)> = Vec::new();
+    let mut all: Vec<(Conn, Seen)> = Vec::new();
     let mut recs = Vec::new();
     for _ in 0..10 {
         let (rec, seen) = threaded_recorder();
