@@ -321,7 +321,8 @@ fn replace_with_a_file(fd: i32, dir: &std::path::Path, name: &str) -> (u64, u64)
 #[test]
 fn a_descriptor_the_application_closed_and_reused_is_never_touched() {
     let _s = serial();
-    let logged: Arc<Mutex<Vec<(connman::Level, Option<Conn>, String)>>> = Arc::default();
+    type Logged = Vec<(connman::Level, Option<Conn>, String)>;
+    let logged: Arc<Mutex<Logged>> = Arc::default();
     let l = logged.clone();
     connman::set_log(
         Some(Arc::new(move |level, conn, msg: &str| {
