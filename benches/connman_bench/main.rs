@@ -25,7 +25,7 @@ use connman::{Conn, Handler, Options};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::RawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize};
@@ -517,21 +517,7 @@ static SERVER_CPUS: OnceLock<Option<libc::cpu_set_t>> = OnceLock::new();
 // The flaky-echo server, a separate process driven through its stdin.
 
 fn server_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("FLAKY_ECHO") {
-        return PathBuf::from(p);
-    }
-    if let Some(p) = option_env!("CARGO_BIN_EXE_flaky-echo") {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    let exe = std::env::current_exe().unwrap_or_default();
-    // target/release/deps/connman_bench-HASH -> target/release/flaky-echo
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap_or(Path::new("."));
-    dir.join("flaky-echo")
+    testkit::flaky::binary().to_path_buf()
 }
 
 struct Server {
