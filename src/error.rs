@@ -40,7 +40,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// The stable C code of this error (`CONNMAN_ERR_*`).
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         match self {
             Error::InvalidArgument => 1,
             Error::NotFound => 2,

@@ -37,7 +37,9 @@
 mod backoff;
 mod connection;
 mod error;
-pub mod ffi;
+// The C ABI (`include/connman.h`): `#[no_mangle]` functions over the safe API.
+// Private: only the C symbols leave the crate, no Rust item of it does.
+mod ffi;
 mod handler;
 mod options;
 mod pool;

@@ -19,7 +19,7 @@ pub enum State {
 
 impl State {
     /// The C value (`CONNMAN_STATE_*`).
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         match self {
             State::Connecting => 0,
             State::Connected => 1,

@@ -5,10 +5,10 @@ use crate::error::{Error, Result};
 use std::ffi::{c_char, CStr};
 
 /// A checked, writable out-parameter. Written once, at the end of a successful call.
-pub struct Out<T>(*mut T);
+pub(super) struct Out<T>(*mut T);
 
 impl<T> Out<T> {
-    pub fn write(self, value: T) {
+    pub(super) fn write(self, value: T) {
         // SAFETY: checked non-NULL and aligned in `out`; the C caller promises it points
         // at writable memory for a T (the header documents every out parameter).
         unsafe { self.0.write(value) }
@@ -16,7 +16,7 @@ impl<T> Out<T> {
 }
 
 /// Checks an out-parameter: non-NULL and aligned.
-pub fn out<T>(p: *mut T) -> Result<Out<T>> {
+pub(super) fn out<T>(p: *mut T) -> Result<Out<T>> {
     if p.is_null() || !p.is_aligned() {
         return Err(Error::InvalidArgument);
     }
@@ -24,12 +24,12 @@ pub fn out<T>(p: *mut T) -> Result<Out<T>> {
 }
 
 /// A required input struct.
-pub fn input<'a, T>(p: *const T) -> Result<&'a T> {
+pub(super) fn input<'a, T>(p: *const T) -> Result<&'a T> {
     optional(p)?.ok_or(Error::InvalidArgument)
 }
 
 /// An optional input struct (NULL gives None).
-pub fn optional<'a, T>(p: *const T) -> Result<Option<&'a T>> {
+pub(super) fn optional<'a, T>(p: *const T) -> Result<Option<&'a T>> {
     if p.is_null() {
         return Ok(None);
     }
@@ -42,7 +42,7 @@ pub fn optional<'a, T>(p: *const T) -> Result<Option<&'a T>> {
 }
 
 /// A NUL-terminated UTF-8 string of at most `max` bytes.
-pub fn c_str<'a>(p: *const c_char, max: usize) -> Result<&'a str> {
+pub(super) fn c_str<'a>(p: *const c_char, max: usize) -> Result<&'a str> {
     if p.is_null() {
         return Err(Error::InvalidArgument);
     }
@@ -56,7 +56,7 @@ pub fn c_str<'a>(p: *const c_char, max: usize) -> Result<&'a str> {
 }
 
 /// A byte buffer; NULL is accepted only with length 0.
-pub fn bytes<'a>(p: *const u8, len: usize) -> Result<&'a [u8]> {
+pub(super) fn bytes<'a>(p: *const u8, len: usize) -> Result<&'a [u8]> {
     if len == 0 {
         return Ok(&[]);
     }

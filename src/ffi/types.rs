@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::options::Options;
-use crate::stats::{PoolStats, Stats};
+use crate::stats::{PoolStats, State, Stats};
 use std::ffi::{c_int, c_void};
 use std::time::Duration;
 
@@ -39,6 +39,21 @@ pub const CONNMAN_ERR_IN_CALLBACK: connman_result = 11;
 /// An operating-system call failed (out of descriptors, threads or memory).
 pub const CONNMAN_ERR_OS: connman_result = 12;
 
+// The header needs literal values; these keep each equal to the core's code (a
+// mismatch does not compile). One line per code: a new `Error` variant needs one here.
+const _: () = assert!(CONNMAN_ERR_INVALID_ARGUMENT == Error::InvalidArgument.code());
+const _: () = assert!(CONNMAN_ERR_NOT_FOUND == Error::NotFound.code());
+const _: () = assert!(CONNMAN_ERR_CLOSED == Error::Closed.code());
+const _: () = assert!(CONNMAN_ERR_NOT_CONNECTED == Error::NotConnected.code());
+const _: () = assert!(CONNMAN_ERR_WOULD_BLOCK == Error::WouldBlock.code());
+const _: () = assert!(CONNMAN_ERR_EXISTS == Error::Exists.code());
+const _: () = assert!(CONNMAN_ERR_PANIC == Error::Panic.code());
+const _: () = assert!(CONNMAN_ERR_RESOLVE == Error::Resolve.code());
+const _: () = assert!(CONNMAN_ERR_TOO_LARGE == Error::TooLarge.code());
+const _: () = assert!(CONNMAN_ERR_FACTORY == Error::Factory.code());
+const _: () = assert!(CONNMAN_ERR_IN_CALLBACK == Error::InCallback.code());
+const _: () = assert!(CONNMAN_ERR_OS == Error::Os(0).code());
+
 /// State of a connection, in `connman_stats.state`.
 pub type connman_state = i32;
 /// The first connect has not succeeded yet.
@@ -57,6 +72,13 @@ pub const CONNMAN_STATE_CLOSED: connman_state = 4;
 pub const CONNMAN_MAX_HOST_LEN: usize = 253;
 /// Longest pool name accepted, in bytes.
 pub const CONNMAN_MAX_POOL_NAME_LEN: usize = 255;
+
+// The same for every state.
+const _: () = assert!(CONNMAN_STATE_CONNECTING == State::Connecting.code());
+const _: () = assert!(CONNMAN_STATE_CONNECTED == State::Connected.code());
+const _: () = assert!(CONNMAN_STATE_RECONNECTING == State::Reconnecting.code());
+const _: () = assert!(CONNMAN_STATE_CLOSING == State::Closing.code());
+const _: () = assert!(CONNMAN_STATE_CLOSED == State::Closed.code());
 
 // The header needs literal values; these keep them equal to the core's limits.
 const _: () = assert!(CONNMAN_MAX_HOST_LEN == crate::MAX_HOST_LEN);

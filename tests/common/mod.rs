@@ -5,6 +5,8 @@
 //! (tools/testkit), which the benchmark and flaky-echo share.
 #![allow(dead_code)]
 
+pub mod capi;
+
 use connman::{Conn, Handler};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
