@@ -24,7 +24,7 @@ if [ $# -lt 2 ]; then
 fi
 shift
 if [ ! -x "$FLAKY_ECHO" ]; then
-    echo "$0: no flaky echo server at $FLAKY_ECHO (cargo build --release --bin flaky-echo)" >&2
+    echo "$0: no flaky echo server at $FLAKY_ECHO (cargo build --release -p flaky-echo)" >&2
     exit 2
 fi
 

@@ -63,9 +63,10 @@ mod pool;
 mod registry;
 // What drives it.
 mod runtime;
-// The public API and the C ABI over it.
+// The public API, and the C ABI (`include/connman.h`) over it: `#[no_mangle]`
+// functions over the safe API. Private: only the C symbols leave the crate.
 mod api;
-pub mod ffi;
+mod ffi;
 
 pub use api::{
     configure, conn_from_fd, connect, connect_unix, create_pool, disconnect_all, dispatch,

@@ -25,17 +25,9 @@ fn c_examples_make_test() {
     // The cargo running this test, so that the Makefile builds with the same one.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
 
-    // The Makefile builds the server too; building it here first makes a
-    // compile error in it show up as such rather than as a failed example.
-    let built = Command::new(&cargo)
-        .current_dir(root)
-        .args(["build", "--release", "--bin", "flaky-echo"])
-        .status()
-        .expect("cargo runs");
-    assert!(
-        built.success(),
-        "cargo build --release --bin flaky-echo failed"
-    );
+    // The server the tests use (the same one the Rust tests run); the Makefile
+    // would otherwise build a release one itself.
+    let flaky = testkit::flaky::binary();
 
     // A build directory of our own: other `cargo test` runs (or a `make test` by
     // hand in c-examples/build) may be going on in this tree at the same time.
@@ -50,6 +42,7 @@ fn c_examples_make_test() {
         .arg("test")
         .arg(format!("BUILD={}", build.display()))
         .env("CARGO", &cargo)
+        .env("FLAKY_ECHO", flaky)
         // A make above us (e.g. `make check` calling cargo test) must not leak
         // its jobserver or flags into this one.
         .env_remove("MAKEFLAGS")

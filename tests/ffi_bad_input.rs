@@ -1,5 +1,5 @@
-//! The C ABI against bad input: every `connman_*` function called directly (they
-//! are plain `pub extern "C" fn`s) with NULL, empty, huge (1 MiB), non-UTF-8,
+//! The C ABI against bad input: every `connman_*` function called directly
+//! (declared in `common/capi.rs`, as a C program sees them) with NULL, empty, huge (1 MiB), non-UTF-8,
 //! misaligned and out-of-range arguments, stale handles, indexes out of range and
 //! duplicate pool names. Each row of the table is one test, named
 //! `<function>__<argument>`, and checks the exact code the header documents; every
@@ -9,10 +9,8 @@
 
 mod common;
 
+use common::capi::*;
 use common::*;
-use connman::ffi::conn::*;
-use connman::ffi::pool::*;
-use connman::ffi::types::*;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr::{null, null_mut};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::SeqCst};

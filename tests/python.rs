@@ -5,7 +5,7 @@
 //! - `CONNMAN_LIBRARY`: the `libconnman.so` cargo built for this run, found from
 //!   this test executable's location (`target/<profile>/deps/python-<hash>`):
 //!   `target/<profile>/deps/libconnman.so`, else `target/<profile>/libconnman.so`;
-//! - `CONNMAN_FLAKY_ECHO`: `env!("CARGO_BIN_EXE_flaky-echo")`;
+//! - `CONNMAN_FLAKY_ECHO`: the flaky-echo server, built by `testkit::flaky::binary()`;
 //! - `PYTHONPATH`: `bindings/python`, so the package is tested in place
 //!   (`bindings/python/tools/ci.sh`, from `.ci/run`, runs the same suite
 //!   against the wheel `pip` builds, installed in a fresh venv).
@@ -55,7 +55,7 @@ fn python_binding_suite() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = std::env::var("CONNMAN_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let lib = cdylib();
-    let flaky = env!("CARGO_BIN_EXE_flaky-echo");
+    let flaky = testkit::flaky::binary().display();
 
     let started = Instant::now();
     let mut child = Command::new(&python)
@@ -69,7 +69,7 @@ fn python_binding_suite() {
         ])
         .current_dir(root)
         .env("CONNMAN_LIBRARY", &lib)
-        .env("CONNMAN_FLAKY_ECHO", flaky)
+        .env("CONNMAN_FLAKY_ECHO", testkit::flaky::binary())
         .env("PYTHONPATH", root.join("bindings/python"))
         .env_remove("CONNMAN_TEST_INSTALLED")
         .env("PYTHONDONTWRITEBYTECODE", "1")

@@ -6,10 +6,10 @@ use crate::error::{Error, Result};
 use std::ffi::{c_char, CStr};
 
 /// A checked, writable out-parameter. Written once, at the end of a successful call.
-pub(crate) struct Out<T>(*mut T);
+pub(super) struct Out<T>(*mut T);
 
 impl<T> Out<T> {
-    pub(crate) fn write(self, value: T) {
+    pub(super) fn write(self, value: T) {
         // SAFETY: checked non-NULL and aligned in `out`; the C caller promises it points
         // at writable memory for a T (the header documents every out parameter).
         unsafe { self.0.write(value) }
@@ -25,7 +25,7 @@ fn misaligned(name: &str) -> Error {
 }
 
 /// Checks an out-parameter: non-NULL and aligned.
-pub(crate) fn out<T>(name: &str, p: *mut T) -> Result<Out<T>> {
+pub(super) fn out<T>(name: &str, p: *mut T) -> Result<Out<T>> {
     if p.is_null() {
         return Err(null(name));
     }
@@ -36,12 +36,12 @@ pub(crate) fn out<T>(name: &str, p: *mut T) -> Result<Out<T>> {
 }
 
 /// A required input struct.
-pub(crate) fn input<'a, T>(name: &str, p: *const T) -> Result<&'a T> {
+pub(super) fn input<'a, T>(name: &str, p: *const T) -> Result<&'a T> {
     optional(name, p)?.ok_or_else(|| null(name))
 }
 
 /// An optional input struct (NULL gives None).
-pub(crate) fn optional<'a, T>(name: &str, p: *const T) -> Result<Option<&'a T>> {
+pub(super) fn optional<'a, T>(name: &str, p: *const T) -> Result<Option<&'a T>> {
     if p.is_null() {
         return Ok(None);
     }
@@ -54,7 +54,7 @@ pub(crate) fn optional<'a, T>(name: &str, p: *const T) -> Result<Option<&'a T>> 
 }
 
 /// A NUL-terminated UTF-8 string of 1 to `max` bytes.
-pub(crate) fn c_str<'a>(name: &str, p: *const c_char, max: usize) -> Result<&'a str> {
+pub(super) fn c_str<'a>(name: &str, p: *const c_char, max: usize) -> Result<&'a str> {
     if p.is_null() {
         return Err(null(name));
     }
@@ -79,7 +79,7 @@ pub(crate) fn c_str<'a>(name: &str, p: *const c_char, max: usize) -> Result<&'a 
 }
 
 /// A byte buffer; NULL is accepted only with length 0.
-pub(crate) fn bytes<'a>(name: &str, p: *const u8, len: usize) -> Result<&'a [u8]> {
+pub(super) fn bytes<'a>(name: &str, p: *const u8, len: usize) -> Result<&'a [u8]> {
     if len == 0 {
         return Ok(&[]);
     }

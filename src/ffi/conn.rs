@@ -9,7 +9,7 @@ use crate::Conn;
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::Arc;
 
-pub(crate) fn options(p: *const connman_options) -> Result<Options, Error> {
+pub(super) fn options(p: *const connman_options) -> Result<Options, Error> {
     match check::optional("options", p)? {
         None => Ok(Options::default()),
         Some(o) => o.to_core(),

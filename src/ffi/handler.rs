@@ -6,7 +6,7 @@ use crate::handler::Handler;
 use std::os::fd::RawFd;
 
 /// The C callbacks, called on the reactor thread.
-pub struct FfiHandler(pub connman_handler);
+pub(super) struct FfiHandler(pub(super) connman_handler);
 
 // SAFETY: the library never dereferences ctx; it only passes it back to the C
 // callbacks, which run on the single reactor thread, one at a time. Sharing the

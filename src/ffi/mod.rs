@@ -1,4 +1,6 @@
-//! The C ABI: a thin layer over the safe core. No logic lives here: each function
+//! The C ABI: a thin layer over the safe core, private to the crate: only its
+//! `#[no_mangle] extern "C"` symbols are exported (from libconnman.so/.a); no Rust
+//! item of it is part of the Rust API. No logic lives here: each function
 //! checks its arguments (through [`check`]), calls the core, and turns the outcome
 //! into a `connman_result`. Every body runs inside `ffi_guard!`, so no Rust panic
 //! crosses into C. `include/connman.h` is generated from this module by cbindgen.
@@ -55,10 +57,10 @@ pub(crate) fn caught_panic(func: &str) {
     );
 }
 
-pub mod check;
-pub mod conn;
-pub mod handler;
-pub mod log;
-pub mod pool;
-pub mod runtime;
-pub mod types;
+mod check;
+mod conn;
+mod handler;
+mod log;
+mod pool;
+mod runtime;
+mod types;

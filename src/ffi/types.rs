@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::options::Options;
-use crate::stats::{PoolStats, Stats};
+use crate::stats::{PoolStats, State, Stats};
 use std::ffi::{c_int, c_void};
 use std::time::Duration;
 
@@ -72,6 +72,23 @@ pub const CONNMAN_ERR_FORKED: connman_result = 13;
 /// library runs, `connman_dispatch` when not in embedded mode.
 pub const CONNMAN_ERR_STATE: connman_result = 14;
 
+// The header needs literal values; these keep each equal to the core's code (a
+// mismatch does not compile). One line per code: a new `Error` variant needs one here.
+const _: () = assert!(CONNMAN_ERR_INVALID_ARGUMENT == Error::InvalidArgument.code());
+const _: () = assert!(CONNMAN_ERR_NOT_FOUND == Error::NotFound.code());
+const _: () = assert!(CONNMAN_ERR_CLOSED == Error::Closed.code());
+const _: () = assert!(CONNMAN_ERR_NOT_CONNECTED == Error::NotConnected.code());
+const _: () = assert!(CONNMAN_ERR_WOULD_BLOCK == Error::WouldBlock.code());
+const _: () = assert!(CONNMAN_ERR_EXISTS == Error::Exists.code());
+const _: () = assert!(CONNMAN_ERR_PANIC == Error::Panic.code());
+const _: () = assert!(CONNMAN_ERR_RESOLVE == Error::Resolve.code());
+const _: () = assert!(CONNMAN_ERR_TOO_LARGE == Error::TooLarge.code());
+const _: () = assert!(CONNMAN_ERR_FACTORY == Error::Factory.code());
+const _: () = assert!(CONNMAN_ERR_IN_CALLBACK == Error::InCallback.code());
+const _: () = assert!(CONNMAN_ERR_OS == Error::Os(0).code());
+const _: () = assert!(CONNMAN_ERR_FORKED == Error::Forked.code());
+const _: () = assert!(CONNMAN_ERR_STATE == Error::State.code());
+
 /// State of a connection, in `connman_stats.state`.
 pub type connman_state = i32;
 /// The first connect has not succeeded yet.
@@ -117,6 +134,13 @@ pub const CONNMAN_MAX_POOL_NAME_LEN: usize = 255;
 pub const CONNMAN_MAX_UNIX_PATH_LEN: usize = 107;
 /// Most I/O threads `connman_config.threads` may ask for.
 pub const CONNMAN_MAX_THREADS: u32 = 64;
+
+// The same for every state.
+const _: () = assert!(CONNMAN_STATE_CONNECTING == State::Connecting.code());
+const _: () = assert!(CONNMAN_STATE_CONNECTED == State::Connected.code());
+const _: () = assert!(CONNMAN_STATE_RECONNECTING == State::Reconnecting.code());
+const _: () = assert!(CONNMAN_STATE_CLOSING == State::Closing.code());
+const _: () = assert!(CONNMAN_STATE_CLOSED == State::Closed.code());
 
 // The header needs literal values; these keep them equal to the core's limits.
 const _: () = assert!(CONNMAN_MAX_HOST_LEN == crate::MAX_HOST_LEN);

@@ -96,6 +96,17 @@ enum Began {
     Lost,
 }
 
+impl Began {
+    fn describe(&self) -> &'static str {
+        match self {
+            Began::Done(_) => "connected at once",
+            Began::InFlight(_) => "in flight",
+            Began::Failed(_) => "failed at once",
+            Began::Lost => "the descriptor is no longer connman's",
+        }
+    }
+}
+
 impl Reactor {
     pub(super) fn start(&mut self, sh: Arc<ConnShared>, addrs: Option<Vec<Addr>>) {
         let id = sh.id;
@@ -191,6 +202,7 @@ impl Reactor {
             // already wait (FIFO); `admit` resumes from here.
             e.set_phase(Phase::Queued { addrs, idx });
             if !self.slots.take(addr, id, e.gen, false) {
+                log!(Level::Debug, id, "waiting for a connect slot of {addr}");
                 return;
             }
             let Phase::Queued { addrs: queued, .. } =
@@ -228,6 +240,7 @@ impl Reactor {
     fn connect_now(&mut self, id: u64, addrs: Vec<Addr>, idx: usize) -> Option<Vec<Addr>> {
         let addr = addrs[idx];
         let began = self.begin_attempt(id, &addr);
+        log!(Level::Debug, id, "attempt to {addr}: {}", began.describe());
         if !matches!(began, Began::InFlight(_)) {
             self.slots.release(addr);
         }

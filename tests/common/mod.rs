@@ -1,14 +1,26 @@
 //! Test support shared by the Rust integration tests: the project's flaky echo
-//! server (src/bin/flaky-echo.rs, spawned as a process and steered through stdin),
-//! a recording handler, and waiting on conditions with deadlines.
+//! server (tools/flaky-echo, spawned as a process and steered through stdin), a
+//! recording handler that checks the callback contract, and waiting on conditions
+//! with deadlines. What does not need the library comes from the `testkit` crate
+//! (tools/testkit), which the benchmark and flaky-echo share.
 #![allow(dead_code)]
 
+pub mod capi;
+
 use connman::{Conn, Handler};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use testkit::{flaky, FlakyEcho};
+
+// Not every test binary uses every helper.
+#[allow(unused_imports)]
+pub use testkit::{
+    procfs::{open_fds, rss_kib, thread_count, threads_named},
+    sys::{dead_port, is_cloexec},
+    Blackhole,
+};
 
 /// Tests in one binary share the library's process-wide state (and count the
 /// process's descriptors and threads), so they run one at a time.
@@ -24,30 +36,21 @@ pub fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
     wait_for(DEADLINE, &mut cond)
 }
 
+/// Like [`wait_until`], with a deadline of one's own.
 pub fn wait_for(limit: Duration, cond: &mut dyn FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    testkit::wait_for(limit, cond)
 }
 
-/// The flaky echo server, steered through its stdin protocol.
+/// The flaky echo server (`tools/flaky-echo`), steered through its stdin protocol.
+/// Its log is printed only if the test fails (or live with `CONNMAN_TEST_VERBOSE=1`).
 pub struct Server {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    inner: FlakyEcho,
     pub port: u16,
 }
 
 impl Server {
     pub fn start(args: &[&str]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flaky-echo"));
+        let mut cmd = FlakyEcho::command();
         cmd.args(args);
         Server::spawn(cmd)
     }
@@ -56,34 +59,16 @@ impl Server {
     /// `["ip", "netns", "exec", "NS"]`, so it runs inside a network namespace.
     pub fn start_via(wrapper: &[&str], args: &[&str]) -> Server {
         let mut cmd = Command::new(wrapper[0]);
-        cmd.args(&wrapper[1..])
-            .arg(env!("CARGO_BIN_EXE_flaky-echo"))
-            .args(args);
+        cmd.args(&wrapper[1..]).arg(flaky::binary()).args(args);
         Server::spawn(cmd)
     }
 
     fn spawn(mut cmd: Command) -> Server {
-        let mut child = cmd
-            .arg("--quiet")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("flaky-echo starts");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
+        cmd.arg("--quiet");
+        let inner = FlakyEcho::spawn(cmd, flaky::verbose()).unwrap_or_else(|e| panic!("{e}"));
         Server {
-            child,
-            stdin,
-            stdout,
-            port,
+            port: inner.port,
+            inner,
         }
     }
 
@@ -93,17 +78,12 @@ impl Server {
 
     /// Sends one command and waits for its `OK` line; returns that line.
     pub fn cmd(&mut self, c: &str) -> String {
-        writeln!(self.stdin, "{c}").unwrap();
-        self.stdin.flush().unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        assert!(line.starts_with("OK"), "server answered {line:?} to {c:?}");
-        line.trim().to_owned()
+        self.inner.cmd(c).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The server's process id (for signals: SIGSTOP freezes it, SIGKILL ends it).
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.inner.pid()
     }
 
     /// A field of the `stats` answer.
@@ -115,14 +95,6 @@ impl Server {
                     .map(|v| v.parse().unwrap())
             })
             .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -349,128 +321,6 @@ pub fn is_connect(e: &Ev) -> bool {
 }
 pub fn is_reconnect(e: &Ev) -> bool {
     matches!(e, Ev::Reconnect(_))
-}
-
-/// Descriptors open in this process.
-pub fn open_fds() -> Vec<i32> {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
-}
-
-/// Threads of this process.
-pub fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task").unwrap().count()
-}
-
-/// Thread ids of this process whose name starts with `prefix`.
-pub fn threads_named(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|e| {
-            let tid = e.ok()?.file_name().to_str()?.to_owned();
-            let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).ok()?;
-            comm.trim().starts_with(prefix).then_some(tid)
-        })
-        .collect()
-}
-
-/// A listener that never accepts and whose accept queue is full, so further SYNs
-/// are dropped: connects to it stay in flight until they time out.
-pub struct Blackhole {
-    fd: i32,
-    fillers: Vec<std::net::TcpStream>,
-    pub port: u16,
-}
-
-impl Blackhole {
-    pub fn new() -> Blackhole {
-        // SAFETY: plain system calls on a socket we own; the sockaddr is a live local.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-            assert!(fd >= 0);
-            let mut sa: libc::sockaddr_in = std::mem::zeroed();
-            sa.sin_family = libc::AF_INET as u16;
-            sa.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-            assert_eq!(
-                libc::bind(
-                    fd,
-                    (&sa as *const libc::sockaddr_in).cast(),
-                    std::mem::size_of_val(&sa) as u32
-                ),
-                0
-            );
-            assert_eq!(libc::listen(fd, 0), 0);
-            let mut len = std::mem::size_of_val(&sa) as u32;
-            libc::getsockname(fd, (&mut sa as *mut libc::sockaddr_in).cast(), &mut len);
-            let port = u16::from_be(sa.sin_port);
-            let mut fillers = Vec::new();
-            // Fill the accept queue (backlog 0 still admits one or two).
-            for _ in 0..4 {
-                match std::net::TcpStream::connect_timeout(
-                    &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-                    Duration::from_millis(200),
-                ) {
-                    Ok(s) => fillers.push(s),
-                    Err(_) => break,
-                }
-            }
-            Blackhole { fd, fillers, port }
-        }
-    }
-}
-
-impl Blackhole {
-    /// Accepts (and closes) everything waiting in the accept queue, so the next SYN
-    /// that arrives completes a handshake again (once).
-    pub fn drain(&mut self) {
-        self.fillers.clear();
-        // SAFETY: fcntl/accept/close on our own listening socket; no pointers kept.
-        unsafe {
-            let fl = libc::fcntl(self.fd, libc::F_GETFL);
-            libc::fcntl(self.fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
-            loop {
-                let c = libc::accept(self.fd, std::ptr::null_mut(), std::ptr::null_mut());
-                if c < 0 {
-                    break;
-                }
-                libc::close(c);
-            }
-        }
-    }
-}
-
-impl Drop for Blackhole {
-    fn drop(&mut self) {
-        self.fillers.clear();
-        // SAFETY: closing our own listening socket.
-        unsafe { libc::close(self.fd) };
-    }
-}
-
-/// Resident set size of this process, in KiB (VmRSS of /proc/self/status).
-pub fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
-/// Whether descriptor `fd` has FD_CLOEXEC set (None: not open).
-pub fn is_cloexec(fd: i32) -> Option<bool> {
-    // SAFETY: F_GETFD on a descriptor number only reads its flags.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    (flags >= 0).then_some(flags & libc::FD_CLOEXEC != 0)
-}
-
-/// A loopback port on which nothing listens (bound, then released).
-pub fn dead_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// Waits until the connection's stats satisfy `f` (a stale handle never does).

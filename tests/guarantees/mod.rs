@@ -48,6 +48,9 @@ impl Lib {
             Mode::Embedded => 0,
         };
         connman::configure(Config { threads }).expect("configure before the first connection");
+        if std::env::var_os("CONNMAN_TEST_LOG").is_some() {
+            connman::set_log(None, Some(connman::Level::Debug));
+        }
         let wakeups = Arc::new(AtomicU64::new(0));
         let driver = (mode == Mode::Embedded).then(|| {
             let fd = connman::event_fd().expect("embedded mode has an event fd");
@@ -145,6 +148,8 @@ pub fn order_stable_fd_and_threads(mode: Mode) {
         assert!(wait_until(|| rec
             .received()
             .ends_with(format!("ping{round}").as_bytes())));
+        // Up longer than healthy_after (1 ms): a healthy drop, retried at once.
+        std::thread::sleep(Duration::from_millis(3));
         srv.cmd("drop");
         assert!(
             rec.wait(|e| e.iter().filter(|x| is_reconnect(x)).count() == round),

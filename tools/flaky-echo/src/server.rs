@@ -1,29 +1,19 @@
-//! `flaky-echo`: a deliberately unreliable TCP echo server used as a test peer.
-//!
-//! The Rust integration tests, the C examples, the Python tests and the
-//! benchmarks all talk to this one binary.  It is a single-threaded,
-//! nonblocking, epoll-driven server on loopback that can hold 10,000+
-//! connections, and it can misbehave on purpose: drop connections after a
-//! delay (FIN or RST), go up and down on a schedule, stop reading, stay
-//! silent, or blast data as fast as the client takes it.
-//!
-//! Startup: after listening it prints `LISTENING <port>` on stdout.
-//! Control: one command per line on stdin (`drop`, `rst`, `stop`, `start`,
-//! `mode MODE`, `stats`, `quit`), each answered with one `OK ...` or
-//! `ERR ...` line on stdout.  EOF on stdin ends the process unless
-//! `--ignore-stdin` is given, so it never outlives the test that spawned it.
+//! The server: one epoll loop over the listener, the clients, stdin (commands)
+//! and a signalfd, with a timer heap for drops, up/down cycles and retries.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
+use crate::config::{Config, Mode};
+use crate::{exit, on_signal, reply, signal_fd, write_port_file};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt::Display;
-use std::io::{self, Write};
+use std::io;
 use std::mem;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+use testkit::epoll::{self, Epoll, ERR as EV_ERR, HUP as EV_HUP, IN as EV_IN, OUT as EV_OUT};
+use testkit::rng::Rng;
+use testkit::sys;
 
 /// Per-connection cap on queued echo output; reading pauses above it.
 const OUT_BOUND: usize = 4 << 20;
@@ -51,580 +41,6 @@ const MAX_EVENTS: usize = 1024;
 const TOKEN_LISTENER: u64 = u64::MAX;
 const TOKEN_STDIN: u64 = u64::MAX - 1;
 const TOKEN_SIGNAL: u64 = u64::MAX - 2;
-
-const EV_IN: u32 = libc::EPOLLIN as u32;
-const EV_OUT: u32 = libc::EPOLLOUT as u32;
-const EV_ERR: u32 = libc::EPOLLERR as u32;
-const EV_HUP: u32 = libc::EPOLLHUP as u32;
-
-const USAGE: &str = "\
-usage: flaky-echo [OPTIONS]
-
-A deliberately unreliable TCP echo server for tests and benchmarks.
-Prints `LISTENING <port>` on stdout once listening.
-
-options:
-  --host ADDR            address to bind (default 127.0.0.1; ::1 works)
-  --port N               port to bind (default 0 = ephemeral)
-  --port-file PATH       also write the port (decimal + newline) to PATH
-  --greeting TEXT        send TEXT on accept (\\r \\n \\t \\\\ are translated)
-  --mode MODE            echo | close | silent | sink | blast | noread
-                         (default echo)
-  --drop-after-ms N      close each connection N ms after accept (0 = never)
-  --drop-jitter-ms J     add a uniform random 0..=J ms per connection
-  --seed S               seed for the jitter PRNG (default: time and pid)
-  --rst                  drop connections with RST instead of FIN
-  --up-ms N              cycle: listen for N ms ...
-  --down-ms M            ... then close listener and clients for M ms
-  --lifetime-ms N        exit after N ms (0 = no limit)
-  --backlog N            listen backlog (default 8192)
-  --ignore-stdin         do not read commands; do not exit on stdin EOF
-  --quiet                do not log per-connection events to stderr
-  --help                 show this text
-
-stdin commands (answered `OK <command>` or `ERR <message>` on stdout):
-  drop | rst | stop | start | mode MODE | stats | quit
-";
-
-/// Log one line to stderr.  Errors are ignored: logging must never kill
-/// the server (stderr may be a closed pipe).
-macro_rules! note {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(io::stderr().lock(), "flaky-echo: {}", format_args!($($arg)*));
-    }};
-}
-
-/// What the server does with its clients.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Mode {
-    /// Echo every byte back, exactly and in order.
-    Echo,
-    /// Accept and close at once.
-    Close,
-    /// Never read, never write: a stuck peer.
-    Silent,
-    /// Read and discard.
-    Sink,
-    /// Ignore (read and discard) input, write a repeating byte pattern.
-    Blast,
-    /// Never read (so the client's writes eventually block); queued echo
-    /// output is still flushed.
-    NoRead,
-}
-
-impl Mode {
-    fn parse(s: &str) -> Option<Mode> {
-        Some(match s {
-            "echo" => Mode::Echo,
-            "close" => Mode::Close,
-            "silent" => Mode::Silent,
-            "sink" => Mode::Sink,
-            "blast" => Mode::Blast,
-            "noread" => Mode::NoRead,
-            _ => return None,
-        })
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Echo => "echo",
-            Mode::Close => "close",
-            Mode::Silent => "silent",
-            Mode::Sink => "sink",
-            Mode::Blast => "blast",
-            Mode::NoRead => "noread",
-        }
-    }
-
-    /// Whether queued output is written in this mode.
-    fn writes(self) -> bool {
-        self != Mode::Silent
-    }
-
-    /// Whether the server reads from clients in this mode.
-    fn reads(self) -> bool {
-        matches!(self, Mode::Echo | Mode::Sink | Mode::Blast)
-    }
-}
-
-/// Command-line configuration.
-struct Config {
-    host: IpAddr,
-    port: u16,
-    port_file: Option<String>,
-    greeting: Vec<u8>,
-    mode: Mode,
-    drop_after_ms: u64,
-    drop_jitter_ms: u64,
-    seed: Option<u64>,
-    rst: bool,
-    up_ms: u64,
-    down_ms: u64,
-    lifetime_ms: u64,
-    backlog: i32,
-    ignore_stdin: bool,
-    quiet: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port: 0,
-            port_file: None,
-            greeting: Vec::new(),
-            mode: Mode::Echo,
-            drop_after_ms: 0,
-            drop_jitter_ms: 0,
-            seed: None,
-            rst: false,
-            up_ms: 0,
-            down_ms: 0,
-            lifetime_ms: 0,
-            backlog: 8192,
-            ignore_stdin: false,
-            quiet: false,
-        }
-    }
-}
-
-/// Translate `\r`, `\n`, `\t` and `\\` typed as backslash escapes.
-fn unescape(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut bytes = text.bytes();
-    while let Some(b) = bytes.next() {
-        if b != b'\\' {
-            out.push(b);
-            continue;
-        }
-        match bytes.next() {
-            Some(b'r') => out.push(b'\r'),
-            Some(b'n') => out.push(b'\n'),
-            Some(b't') => out.push(b'\t'),
-            Some(b'\\') => out.push(b'\\'),
-            Some(other) => out.extend_from_slice(&[b'\\', other]),
-            None => out.push(b'\\'),
-        }
-    }
-    out
-}
-
-fn parse_host(s: &str) -> Result<IpAddr, String> {
-    let s = s.trim_start_matches('[').trim_end_matches(']');
-    if s == "localhost" {
-        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    }
-    s.parse().map_err(|_| format!("bad --host {s:?}"))
-}
-
-fn parse_num<T: std::str::FromStr>(opt: &str, value: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("bad value {value:?} for {opt}"))
-}
-
-/// Options that take a value.
-const VALUE_OPTIONS: &[&str] = &[
-    "--host",
-    "--port",
-    "--port-file",
-    "--greeting",
-    "--mode",
-    "--drop-after-ms",
-    "--drop-jitter-ms",
-    "--seed",
-    "--up-ms",
-    "--down-ms",
-    "--lifetime-ms",
-    "--backlog",
-];
-
-/// Parse the command line.  `Ok(None)` means `--help` was printed.
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Config>, String> {
-    let mut cfg = Config::default();
-    let mut args = args.peekable();
-    while let Some(arg) = args.next() {
-        // Accept both `--opt value` and `--opt=value`.
-        let (opt, inline) = match arg.split_once('=') {
-            Some((o, v)) if o.starts_with("--") => (o.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        match opt.as_str() {
-            "--help" | "-h" => {
-                print!("{USAGE}");
-                return Ok(None);
-            }
-            "--rst" => cfg.rst = true,
-            "--quiet" => cfg.quiet = true,
-            "--ignore-stdin" => cfg.ignore_stdin = true,
-            _ if !VALUE_OPTIONS.contains(&opt.as_str()) => {
-                return Err(format!("unknown option {opt}"));
-            }
-            _ => {
-                let value = match inline {
-                    Some(v) => v,
-                    None => args.next().ok_or_else(|| format!("{opt} needs a value"))?,
-                };
-                let v = value.as_str();
-                match opt.as_str() {
-                    "--host" => cfg.host = parse_host(v)?,
-                    "--port" => cfg.port = parse_num(&opt, v)?,
-                    "--port-file" => cfg.port_file = Some(value.clone()),
-                    "--greeting" => cfg.greeting = unescape(v),
-                    "--mode" => {
-                        cfg.mode = Mode::parse(v).ok_or_else(|| format!("unknown mode {v:?}"))?
-                    }
-                    "--drop-after-ms" => cfg.drop_after_ms = parse_num(&opt, v)?,
-                    "--drop-jitter-ms" => cfg.drop_jitter_ms = parse_num(&opt, v)?,
-                    "--seed" => cfg.seed = Some(parse_num(&opt, v)?),
-                    "--up-ms" => cfg.up_ms = parse_num(&opt, v)?,
-                    "--down-ms" => cfg.down_ms = parse_num(&opt, v)?,
-                    "--lifetime-ms" => cfg.lifetime_ms = parse_num(&opt, v)?,
-                    "--backlog" => cfg.backlog = parse_num(&opt, v)?,
-                    _ => return Err(format!("unknown option {opt}")),
-                }
-            }
-        }
-    }
-    Ok(Some(cfg))
-}
-
-// ---------------------------------------------------------------------------
-// Thin wrappers over the libc calls we need.
-// ---------------------------------------------------------------------------
-
-/// Turn a `-1` return into the current `errno`.
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-/// Like `cvt` for calls returning `ssize_t`.
-fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret as usize)
-    }
-}
-
-/// Take ownership of a descriptor a syscall just returned.
-fn owned(fd: RawFd) -> OwnedFd {
-    // SAFETY: every caller passes a freshly created descriptor that nothing
-    // else owns or will close.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-fn setsockopt<T: Copy>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: T) -> io::Result<()> {
-    // SAFETY: `val` lives across the call and we pass its exact size; the
-    // kernel only reads from the pointer.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&val as *const T).cast(),
-            mem::size_of::<T>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
-}
-
-/// Fetch and clear the pending error of a socket.
-fn socket_error(fd: RawFd) -> io::Error {
-    let mut err: libc::c_int = 0;
-    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are valid for writes and `len` holds the size
-    // of `err`.
-    let ret = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut err as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if ret == -1 {
-        io::Error::last_os_error()
-    } else {
-        io::Error::from_raw_os_error(err)
-    }
-}
-
-/// `send` with `MSG_NOSIGNAL`, so a dead peer gives EPIPE, not SIGPIPE.
-fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
-    // SAFETY: the pointer and length describe the live slice `data`.
-    cvt_size(unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) })
-}
-
-fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: the pointer and length describe the live, writable slice `buf`.
-    cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
-}
-
-/// Encode a socket address for `bind`.
-fn to_raw_addr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: sockaddr_storage is plain old data; all zeroes is valid.
-    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is large enough and suitably aligned
-            // for any socket address type, including sockaddr_in.
-            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = a.port().to_be();
-            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-            mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: as above, for sockaddr_in6.
-            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_flowinfo = a.flowinfo();
-            sin6.sin6_addr.s6_addr = a.ip().octets();
-            sin6.sin6_scope_id = a.scope_id();
-            mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
-}
-
-/// Decode a socket address filled in by `accept4` or `getsockname`.
-fn from_raw_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match storage.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let sin = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
-            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
-            Some(SocketAddr::V4(SocketAddrV4::new(
-                ip,
-                u16::from_be(sin.sin_port),
-            )))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let sin6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
-                u16::from_be(sin6.sin6_port),
-                sin6.sin6_flowinfo,
-                sin6.sin6_scope_id,
-            )))
-        }
-        _ => None,
-    }
-}
-
-/// Create a nonblocking, close-on-exec listening socket with SO_REUSEADDR
-/// (so the same port can be taken again after a `stop`).
-fn open_listener(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
-    let domain = match addr {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: plain syscall without pointer arguments.
-    let fd = owned(cvt(unsafe { libc::socket(domain, flags, 0) })?);
-    setsockopt(
-        fd.as_raw_fd(),
-        libc::SOL_SOCKET,
-        libc::SO_REUSEADDR,
-        1 as libc::c_int,
-    )?;
-    let (raw, len) = to_raw_addr(&addr);
-    // SAFETY: `raw` holds a valid socket address of `len` bytes.
-    cvt(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&raw as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    })?;
-    // SAFETY: plain syscall without pointer arguments.
-    cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
-    Ok(fd)
-}
-
-fn local_port(fd: RawFd) -> io::Result<u16> {
-    // SAFETY: sockaddr_storage is plain old data; all zeroes is valid.
-    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `storage` is writable for `len` bytes.
-    cvt(unsafe {
-        libc::getsockname(
-            fd,
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    })?;
-    from_raw_addr(&storage)
-        .map(|a| a.port())
-        .ok_or_else(|| io::Error::other("unknown address family"))
-}
-
-/// A minimal epoll instance (level-triggered).
-struct Epoll(OwnedFd);
-
-impl Epoll {
-    fn new() -> io::Result<Epoll> {
-        // SAFETY: plain syscall without pointer arguments.
-        Ok(Epoll(owned(cvt(unsafe {
-            libc::epoll_create1(libc::EPOLL_CLOEXEC)
-        })?)))
-    }
-
-    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events, u64: token };
-        // SAFETY: `ev` is a valid epoll_event for the duration of the call.
-        cvt(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), op, fd, &mut ev) }).map(drop)
-    }
-
-    fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, events, token)
-    }
-
-    fn modify(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd, events, token)
-    }
-
-    /// Wait for events; `timeout_ms` of -1 waits forever.
-    fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
-        let max = events.len().min(i32::MAX as usize) as libc::c_int;
-        // SAFETY: `events` is writable for `max` entries.
-        let n =
-            unsafe { libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
-        cvt(n).map(|n| n as usize)
-    }
-}
-
-/// xorshift64* PRNG: plenty for drop jitter, no dependency needed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(if seed == 0 {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            seed
-        })
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform-enough value in `0..=max`.
-    fn up_to(&mut self, max: u64) -> u64 {
-        match max.checked_add(1) {
-            Some(n) => self.next() % n,
-            None => self.next(),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Process setup.
-// ---------------------------------------------------------------------------
-
-/// Make sure descriptors 0, 1 and 2 are open, so no socket lands on them
-/// and gets mistaken for stdin/stdout.
-fn ensure_std_fds() {
-    for fd in 0..=2 {
-        // SAFETY: F_GETFD only queries the descriptor.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            // SAFETY: the path is a valid NUL-terminated string.  The
-            // lowest free descriptor is `fd`, so it is reused; leaking it
-            // is intended.
-            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-        }
-    }
-}
-
-/// Raise the soft RLIMIT_NOFILE to the hard limit so 10,000+ clients fit.
-/// Returns the resulting soft limit.
-fn raise_nofile_limit() -> libc::rlim_t {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is writable.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 0;
-    }
-    // An infinite hard limit cannot be used as a soft limit for files;
-    // try the hard limit, then the usual kernel maximum (fs.nr_open).
-    for want in [lim.rlim_max, 1 << 20] {
-        if want <= lim.rlim_cur || want == libc::RLIM_INFINITY {
-            continue;
-        }
-        let new = libc::rlimit {
-            rlim_cur: want,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: `new` is a valid rlimit.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
-            return want;
-        }
-    }
-    lim.rlim_cur
-}
-
-/// Block SIGINT and SIGTERM and return a signalfd that reports them, so
-/// they arrive through epoll with no race and no handler.
-fn signal_fd() -> io::Result<OwnedFd> {
-    // SAFETY: sigset_t is plain old data; it is initialised by sigemptyset.
-    let mut set: libc::sigset_t = unsafe { mem::zeroed() };
-    // SAFETY: `set` is a valid, writable sigset_t; a null old-set pointer
-    // is allowed by sigprocmask.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        cvt(libc::sigprocmask(
-            libc::SIG_BLOCK,
-            &set,
-            std::ptr::null_mut(),
-        ))?;
-    }
-    let flags = libc::SFD_NONBLOCK | libc::SFD_CLOEXEC;
-    // SAFETY: `set` is a valid sigset_t.
-    Ok(owned(cvt(unsafe { libc::signalfd(-1, &set, flags) })?))
-}
-
-/// Write the port to `path` atomically: temporary file, then rename.
-fn write_port_file(path: &str, port: u16) -> io::Result<()> {
-    let tmp = format!("{path}.tmp.{}", process::id());
-    std::fs::write(&tmp, format!("{port}\n"))?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Set or clear O_NONBLOCK on a descriptor (best effort).
-fn set_nonblocking(fd: RawFd, on: bool) {
-    // SAFETY: F_GETFL/F_SETFL only query and change the descriptor's flags.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags != -1 {
-            let flags = if on {
-                flags | libc::O_NONBLOCK
-            } else {
-                flags & !libc::O_NONBLOCK
-            };
-            libc::fcntl(fd, libc::F_SETFL, flags);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The server.
-// ---------------------------------------------------------------------------
 
 /// How to end a connection.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -685,7 +101,7 @@ impl Conn {
     fn flush(&mut self, bytes_out: &mut u64) -> io::Result<()> {
         let fd = self.fd.as_raw_fd();
         while self.out_pos < self.out.len() {
-            match send(fd, &self.out[self.out_pos..]) {
+            match sys::send(fd, &self.out[self.out_pos..], 0) {
                 Ok(n) => {
                     self.out_pos += n;
                     *bytes_out += n as u64;
@@ -716,7 +132,7 @@ impl Conn {
         let mut budget = EVENT_BUDGET;
         while self.pending() == 0 && budget > 0 {
             let start = self.blast_pos % BLAST_PERIOD;
-            match send(fd, &pattern[start..start + BLAST_CHUNK]) {
+            match sys::send(fd, &pattern[start..start + BLAST_CHUNK], 0) {
                 Ok(n) => {
                     self.blast_pos = (start + n) % BLAST_PERIOD;
                     *bytes_out += n as u64;
@@ -754,7 +170,7 @@ enum Outcome {
     Failed(io::Error),
 }
 
-struct Server {
+pub(crate) struct Server {
     cfg: Config,
     mode: Mode,
     epoll: Epoll,
@@ -782,14 +198,7 @@ struct Server {
 }
 
 impl Server {
-    fn new(cfg: Config) -> io::Result<Server> {
-        let seed = cfg.seed.unwrap_or_else(|| {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0);
-            nanos ^ (u64::from(process::id()) << 32)
-        });
+    pub(crate) fn new(cfg: Config) -> io::Result<Server> {
         // Block SIGINT/SIGTERM before anything is announced, so a signal
         // sent right after `LISTENING` is already handled by the signalfd.
         let signals = signal_fd()?;
@@ -806,7 +215,7 @@ impl Server {
             cycle_up: true,
             conns: HashMap::new(),
             timers: BinaryHeap::new(),
-            rng: Rng::new(seed),
+            rng: cfg.seed.map_or_else(Rng::from_time, Rng::new),
             accepted: 0,
             bytes_in: 0,
             bytes_out: 0,
@@ -845,8 +254,8 @@ impl Server {
     /// Returns the port; a no-op if already listening.
     fn start_listening(&mut self) -> io::Result<u16> {
         if self.listener.is_none() {
-            let fd = open_listener(self.addr, self.cfg.backlog)?;
-            let port = local_port(fd.as_raw_fd())?;
+            let fd = sys::listen(self.addr, self.cfg.backlog)?;
+            let port = sys::local_addr(fd.as_raw_fd())?.port();
             self.epoll.add(fd.as_raw_fd(), EV_IN, TOKEN_LISTENER)?;
             self.addr.set_port(port);
             self.listener = Some(fd);
@@ -868,26 +277,13 @@ impl Server {
                 return;
             };
             let lfd = listener.as_raw_fd();
-            // SAFETY: sockaddr_storage is plain old data; all zeroes is valid.
-            let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-            let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-            // SAFETY: `storage` is writable for `len` bytes.
-            let ret = unsafe {
-                libc::accept4(
-                    lfd,
-                    (&mut storage as *mut libc::sockaddr_storage).cast(),
-                    &mut len,
-                    flags,
-                )
-            };
-            match cvt(ret) {
-                Ok(fd) => {
+            match sys::accept(lfd) {
+                Ok((fd, peer)) => {
                     if self.accept_paused {
                         self.accept_paused = false;
                         note!("accepting again");
                     }
-                    self.add_conn(owned(fd), from_raw_addr(&storage));
+                    self.add_conn(fd, peer);
                 }
                 Err(e) => match e.raw_os_error().unwrap_or(0) {
                     libc::EAGAIN => return,
@@ -924,7 +320,7 @@ impl Server {
         }
         let raw = fd.as_raw_fd();
         // Echo traffic is small request/response: do not wait for Nagle.
-        let _ = setsockopt(raw, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1 as libc::c_int);
+        let _ = sys::setsockopt(raw, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1 as libc::c_int);
 
         let mut conn = Conn {
             fd,
@@ -974,7 +370,7 @@ impl Server {
                 // so discard it first (bounded) to get a clean FIN.
                 let mut drained = 0;
                 while drained < FIN_DRAIN_LIMIT {
-                    match recv(fd, &mut self.read_buf) {
+                    match sys::recv(fd, &mut self.read_buf, 0) {
                         Ok(n) if n > 0 => drained += n,
                         _ => break,
                     }
@@ -985,7 +381,7 @@ impl Server {
                     l_onoff: 1,
                     l_linger: 0,
                 };
-                let _ = setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, linger);
+                let _ = sys::setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, linger);
             }
             CloseHow::Plain => {}
         }
@@ -1014,7 +410,7 @@ impl Server {
             if self.mode == Mode::Echo && conn.pending() >= OUT_BOUND {
                 break;
             }
-            match recv(fd, &mut self.read_buf) {
+            match sys::recv(fd, &mut self.read_buf, 0) {
                 Ok(0) => return Outcome::Eof,
                 Ok(n) => {
                     self.bytes_in += n as u64;
@@ -1057,11 +453,9 @@ impl Server {
             return; // closed earlier in this batch
         };
         if events & (EV_ERR | EV_HUP) != 0 {
-            let err = socket_error(conn.fd.as_raw_fd());
-            let why = if err.raw_os_error() == Some(0) {
-                "hangup".to_string()
-            } else {
-                format!("error: {err}")
+            let why = match sys::so_error(conn.fd.as_raw_fd()) {
+                0 => "hangup".to_string(),
+                e => format!("error: {}", io::Error::from_raw_os_error(e)),
             };
             self.close_conn(id, CloseHow::Plain, "close", why);
             return;
@@ -1198,7 +592,7 @@ impl Server {
         let mut chunk = [0u8; 4096];
         // SAFETY: `chunk` is writable for its full length.
         let n = unsafe { libc::read(libc::STDIN_FILENO, chunk.as_mut_ptr().cast(), chunk.len()) };
-        let n = match cvt_size(n) {
+        let n = match sys::cvt_size(n) {
             Ok(n) => n,
             Err(e)
                 if matches!(
@@ -1293,7 +687,7 @@ impl Server {
 
     // --- main loop --------------------------------------------------------
 
-    fn run(&mut self) -> io::Result<()> {
+    pub(crate) fn run(&mut self) -> io::Result<()> {
         let port = self.start_listening()?;
         if let Some(path) = &self.cfg.port_file {
             write_port_file(path, port)
@@ -1312,7 +706,7 @@ impl Server {
             self.watch_stdin();
         }
 
-        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+        let mut events = vec![epoll::NO_EVENT; MAX_EVENTS];
         loop {
             let n = match self.epoll.wait(&mut events, self.wait_timeout_ms()) {
                 Ok(n) => n,
@@ -1341,72 +735,17 @@ impl Server {
         // shared with the shell, so it is left alone; there a single read
         // per readiness event cannot block either.
         if !tty {
-            set_nonblocking(libc::STDIN_FILENO, true);
+            sys::set_nonblocking(libc::STDIN_FILENO, true);
         }
         if let Err(e) = self.epoll.add(libc::STDIN_FILENO, EV_IN, TOKEN_STDIN) {
             if e.raw_os_error() != Some(libc::EPERM) {
                 note!("cannot watch stdin ({e}); treating it as closed");
             }
             // Blocking reads from here on, so a read never returns EAGAIN.
-            set_nonblocking(libc::STDIN_FILENO, false);
+            sys::set_nonblocking(libc::STDIN_FILENO, false);
             loop {
                 self.stdin_ready(); // exits at EOF
             }
         }
-    }
-}
-
-/// SIGINT or SIGTERM arrived on the signalfd: exit cleanly.
-fn on_signal(signals: &OwnedFd) {
-    // SAFETY: signalfd_siginfo is plain old data; all zeroes is valid.
-    let mut info: libc::signalfd_siginfo = unsafe { mem::zeroed() };
-    let size = mem::size_of::<libc::signalfd_siginfo>();
-    // SAFETY: `info` is writable for `size` bytes.
-    let got = unsafe {
-        libc::read(
-            signals.as_raw_fd(),
-            (&mut info as *mut libc::signalfd_siginfo).cast(),
-            size,
-        )
-    };
-    if got == size as isize {
-        note!("exiting on signal {}", info.ssi_signo);
-        exit(0);
-    }
-}
-
-/// Print one protocol line on stdout and flush it.
-fn reply(line: &str) {
-    let mut out = io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
-
-fn exit(code: i32) -> ! {
-    let _ = io::stdout().flush();
-    process::exit(code)
-}
-
-fn main() {
-    let cfg = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(cfg)) => cfg,
-        Ok(None) => return,
-        Err(msg) => {
-            note!("{msg}");
-            eprint!("{USAGE}");
-            process::exit(2);
-        }
-    };
-    ensure_std_fds();
-    // SAFETY: setting SIGPIPE to SIG_IGN installs no handler code.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    let limit = raise_nofile_limit();
-    if !cfg.quiet {
-        note!("descriptor limit {limit}");
-    }
-    let result = Server::new(cfg).and_then(|mut server| server.run());
-    if let Err(e) = result {
-        note!("fatal: {e}");
-        process::exit(1);
     }
 }
