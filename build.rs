@@ -1,6 +1,10 @@
-//! Generates the C header with cbindgen into OUT_DIR; the committed copy in
-//! include/connman.h must match it (tests/header.rs and .ci/run check). Set
-//! CONNMAN_WRITE_HEADER=1 to refresh the committed copy.
+//! Generates the C header with cbindgen into OUT_DIR, arranged as a manual
+//! (build/header_layout.rs); the committed copy in include/connman.h must match it
+//! (tests/header.rs and .ci/run check). Set CONNMAN_WRITE_HEADER=1 to refresh the
+//! committed copy.
+
+#[path = "build/header_layout.rs"]
+mod header_layout;
 
 use std::path::PathBuf;
 
@@ -8,6 +12,7 @@ fn main() {
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=build");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=CONNMAN_WRITE_HEADER");
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
@@ -17,9 +22,12 @@ fn main() {
         .with_config(config)
         .generate()
         .expect("cbindgen generates the header");
-    let generated = out_dir.join("connman.h");
-    bindings.write_to_file(&generated);
+    let mut raw = Vec::new();
+    bindings.write(&mut raw);
+    let header = header_layout::arrange(&String::from_utf8(raw).expect("UTF-8 header"));
+    std::fs::write(out_dir.join("connman.h"), &header).expect("OUT_DIR is writable");
     if std::env::var_os("CONNMAN_WRITE_HEADER").is_some_and(|v| v == "1") {
-        bindings.write_to_file(crate_dir.join("include").join("connman.h"));
+        std::fs::write(crate_dir.join("include").join("connman.h"), &header)
+            .expect("include/ is writable");
     }
 }

@@ -1,17 +1,39 @@
 /*
- * connman: keeps TCP client connections alive.
+ * connman: keeps TCP and Unix-socket client connections alive.
  *
- * connman opens a connection to host:port, hands the application the raw socket
- * descriptor (write to it directly: no mediation), calls the application's handler
- * when the connection is up, drops, comes back and when bytes arrive, and
- * re-establishes broken connections by itself, with backoff, forever, until told to
- * disconnect. The descriptor number stays the same across reconnects. Connections
- * can be grouped in named pools built from a handler factory.
+ * connman opens a connection to host:port (or a Unix socket path), hands the
+ * application the raw socket descriptor (write to it directly: no mediation),
+ * calls the application's handler when the connection is up, drops, comes back and
+ * when bytes arrive, and re-establishes broken connections by itself, with backoff,
+ * forever, until told to disconnect. The descriptor number stays the same across
+ * reconnects. Connections can be grouped in named pools built from a handler
+ * factory.
  *
- * Threading: one library thread runs every callback; every function may be called
- * from any thread, including from inside callbacks (connman_shutdown excepted).
- * Fallible functions return a connman_result and write their out-parameters only on
- * success. Every pointer argument is checked; NULL gives CONNMAN_ERR_INVALID_ARGUMENT.
+ * How to read this header: it is the manual, top to bottom. Versions and limits;
+ * result codes; the types (handles, the handler with the callback contract,
+ * options, stats); then the functions by topic: errors and versions, connections,
+ * pools, the library as a whole (threads, shutdown), running on your own loop,
+ * logging.
+ *
+ * Threading: by default one library thread runs every callback. connman_configure
+ * picks N threads (connections spread over them) or none (embedded mode: your loop
+ * calls connman_dispatch, see "Running on your own loop"). Every function may be
+ * called from any thread, including from inside callbacks (connman_shutdown,
+ * connman_configure and connman_dispatch excepted).
+ *
+ * Errors: fallible functions return a connman_result and write their
+ * out-parameters only on success; then connman_last_error_message() says why,
+ * naming the argument and the value. Every pointer argument is checked; NULL gives
+ * CONNMAN_ERR_INVALID_ARGUMENT. No call crashes the process on bad input.
+ *
+ * Structs that grow: connman_options, connman_stats, connman_pool_stats and
+ * connman_config end with reserved space, so their size never changes within a
+ * major version, and a program built against this header runs unchanged with any
+ * later 1.x libconnman. Initialise options and config from connman_options_default()
+ * and connman_config_default() and set the fields you need by name; leave the
+ * reserved words zero (the library rejects nonzero ones: they are fields of a later
+ * version, which mean "the default" when zero). Stats structs need no
+ * initialisation: the library writes all of them, the reserved words as zero.
  *
  * fork(): a child forked after the process first used connman cannot use it: every
  * call there returns CONNMAN_ERR_FORKED at once and touches nothing (no lock, no
@@ -30,15 +52,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
 
-
-
-
-
-
-
-
-
+/* ==== Versions and limits ==================================================== */
 
 /**
  * The version of this header: `connman_version()` returns
@@ -64,20 +82,26 @@
 #define CONNMAN_MAX_HOST_LEN 253
 
 /**
- * Longest pool name accepted, in bytes.
- */
-#define CONNMAN_MAX_POOL_NAME_LEN 255
-
-/**
  * Longest Unix socket path accepted, in bytes (for an abstract name, `@name`,
  * the bytes after the `@`).
  */
 #define CONNMAN_MAX_UNIX_PATH_LEN 107
 
 /**
+ * Longest pool name accepted, in bytes.
+ */
+#define CONNMAN_MAX_POOL_NAME_LEN 255
+
+/**
  * Most I/O threads `connman_config.threads` may ask for.
  */
 #define CONNMAN_MAX_THREADS 64
+
+/* ==== Results ================================================================
+ *
+ * Every fallible function returns one of these; connman_strerror() names it and
+ * connman_last_error_message() says what exactly went wrong.
+ */
 
 /**
  * Status of a connman call: `CONNMAN_OK` (0) or one of the `CONNMAN_ERR_*` codes.
@@ -86,9 +110,202 @@
 typedef int32_t connman_result;
 
 /**
+ * Success.
+ */
+#define CONNMAN_OK 0
+
+/**
+ * An argument was NULL, empty, too long, not UTF-8, out of range or malformed.
+ */
+#define CONNMAN_ERR_INVALID_ARGUMENT 1
+
+/**
+ * Unknown or stale handle, unknown pool name, or pool index out of range.
+ */
+#define CONNMAN_ERR_NOT_FOUND 2
+
+/**
+ * Disconnect was already requested for this connection or pool.
+ */
+#define CONNMAN_ERR_CLOSED 3
+
+/**
+ * The connection is not up right now (first connect pending, or reconnecting);
+ * for `connman_pool_next`: no member is connected.
+ */
+#define CONNMAN_ERR_NOT_CONNECTED 4
+
+/**
+ * The send queue cannot take this message now; nothing of it was queued.
+ */
+#define CONNMAN_ERR_WOULD_BLOCK 5
+
+/**
+ * A pool with this name already exists.
+ */
+#define CONNMAN_ERR_EXISTS 6
+
+/**
+ * An internal bug was caught at the API boundary; the call had no effect or only
+ * part of it. Please report it (the log says where).
+ */
+#define CONNMAN_ERR_PANIC 7
+
+/**
+ * The host name could not be resolved.
+ */
+#define CONNMAN_ERR_RESOLVE 8
+
+/**
+ * The message is larger than the connection's whole send queue (`send_queue_limit`).
+ */
+#define CONNMAN_ERR_TOO_LARGE 9
+
+/**
+ * The pool's handler factory refused (returned non-zero); nothing was added.
+ */
+#define CONNMAN_ERR_FACTORY 10
+
+/**
+ * Not allowed from inside a connman callback (`connman_shutdown`,
+ * `connman_configure`, `connman_dispatch`), or re-entered from inside a pool's own
+ * factory.
+ */
+#define CONNMAN_ERR_IN_CALLBACK 11
+
+/**
+ * An operating-system call failed (out of descriptors, threads or memory).
+ */
+#define CONNMAN_ERR_OS 12
+
+/**
+ * This process is a `fork()` child of a process that was using connman. The
+ * library's state (threads, descriptors, locks) belongs to the parent, so every
+ * call in the child returns this at once and touches nothing: exec or _exit.
+ */
+#define CONNMAN_ERR_FORKED 13
+
+/**
+ * Not allowed in the library's current state: `connman_configure` while the
+ * library runs, `connman_dispatch` when not in embedded mode.
+ */
+#define CONNMAN_ERR_STATE 14
+
+/* ==== Handles, callbacks, options and stats ================================== */
+
+/**
+ * A connection handle, passed by value. `id` 0 is never a live handle. After the
+ * connection's `on_close` returns, the handle is stale: every call with it returns
+ * `CONNMAN_ERR_NOT_FOUND` (and `connman_fd` returns -1). Ids are never reused.
+ */
+typedef struct connman_conn {
+  uint64_t id;
+} connman_conn;
+
+/**
+ * A pool handle, passed by value. `id` 0 is never a live handle. Stale once the
+ * pool was disconnected and every member's `on_close` has run.
+ */
+typedef struct connman_pool {
+  uint64_t id;
+} connman_pool;
+
+/**
+ * The application's callbacks for one connection. Every function pointer may be
+ * NULL (no-op). Each receives `ctx` first and the connection handle second.
+ *
+ * Threading: the callbacks of one connection run one at a time, all on one
+ * thread: the library's thread (the default), one of its N threads
+ * (`connman_config.threads` = N), or, in embedded mode, the thread calling
+ * `connman_dispatch`. A slow callback delays the other connections of that thread.
+ * Any connman function may be called from inside a callback (`connman_shutdown`,
+ * `connman_configure` and `connman_dispatch` return `CONNMAN_ERR_IN_CALLBACK`
+ * there). Callbacks must not unwind (no C++ exception or longjmp may leave them).
+ *
+ * Order: `on_connect` exactly once, before any other; then `on_reset` and
+ * `on_reconnect` strictly alternating; `on_data` only while connected; `on_close`
+ * exactly once and last, after a disconnect or shutdown. After `on_close` returns
+ * the library never touches `ctx` again, so `on_close` may free it. After
+ * `connman_disconnect` returns, no callback but `on_close` starts.
+ *
+ * The struct is copied by `connman_connect`; it need not outlive that call.
+ */
+typedef struct connman_handler {
+  /**
+   * Passed back to every callback; the library never dereferences it.
+   */
+  void *ctx;
+  /**
+   * The first connect succeeded. `fd` is the connection's descriptor, the same
+   * number for its whole life: write to it directly (use `send(..., MSG_NOSIGNAL)`
+   * or ignore SIGPIPE) or with `connman_send`. It is nonblocking (a raw write may
+   * be partial or fail with EAGAIN) and close-on-exec. Do not read from it:
+   * incoming bytes arrive through `on_data`. To force a reconnect, call
+   * `shutdown(fd, SHUT_RDWR)` on it: that counts as a drop (`on_reset`, then
+   * `on_reconnect` on the same number). Do not close it: if the application does,
+   * connman notices the next time it would touch the number (at a drop, a
+   * reconnect or the disconnect), never closes or replaces whatever the number
+   * holds by then, and gives the connection up: `on_close` runs (inside it,
+   * `connman_get_stats` shows `last_error` EBADF) and an error is reported.
+   * Until then, writes to the number go wherever the application pointed it.
+   */
+  void (*on_connect)(void *ctx,
+                     struct connman_conn conn,
+                     int fd);
+  /**
+   * An established connection dropped: the peer closed or reset it (a peer that
+   * only half-closes, `shutdown(SHUT_WR)`, counts as a drop too), a keepalive,
+   * user or idle timeout ended it, or the application shut the descriptor down.
+   * Every byte the peer sent before it was delivered to `on_data` first. Until
+   * `on_reconnect`, writes on the descriptor fail; data in flight at the reset is
+   * lost (retransmit it after `on_reconnect` if it matters) and queued
+   * `connman_send` data is discarded. `connman_send` fails with
+   * `CONNMAN_ERR_NOT_CONNECTED` meanwhile, or holds the bytes for later with
+   * `options.send_while_reconnecting`.
+   */
+  void (*on_reset)(void *ctx,
+                   struct connman_conn conn);
+  /**
+   * The connection is back, on the same descriptor number `on_connect` gave.
+   * Socket options set by hand on the old socket must be set again here.
+   */
+  void (*on_reconnect)(void *ctx,
+                       struct connman_conn conn,
+                       int fd);
+  /**
+   * `len` bytes arrived (len > 0). `data` is valid only during the call.
+   */
+  void (*on_data)(void *ctx,
+                  struct connman_conn conn,
+                  const uint8_t *data,
+                  size_t len);
+  /**
+   * The connection is closed for good and its descriptor is closed. Last callback.
+   * The handle becomes stale (`CONNMAN_ERR_NOT_FOUND`) when this returns, not
+   * before: another thread that saw a flag set in here may still briefly see
+   * `CONNMAN_STATE_CLOSED`.
+   */
+  void (*on_close)(void *ctx,
+                   struct connman_conn conn);
+} connman_handler;
+
+/**
+ * Makes the handler of pool member `index` (0, 1, 2, ... in the order of
+ * `connman_pool_add`). Fill `*out` and return `CONNMAN_OK`; any other value
+ * refuses and nothing is added. Called on the thread calling `connman_pool_add`.
+ */
+typedef connman_result (*connman_handler_factory)(void *factory_ctx,
+                                                  size_t index,
+                                                  struct connman_handler *out);
+
+/**
  * Options of one connection. Get the defaults from `connman_options_default()` and
- * change what you need; a NULL options pointer means the defaults. Times are in
- * milliseconds. Invalid values make the call fail with `CONNMAN_ERR_INVALID_ARGUMENT`.
+ * change what you need (`connman_options o = {0}` is not a valid start: zero is
+ * not the default of every field); a NULL options pointer means the defaults. Times
+ * are in milliseconds. An invalid value makes the call fail with
+ * `CONNMAN_ERR_INVALID_ARGUMENT`, and `connman_last_error_message` names the field,
+ * the value and the rule. The TCP options (`keepalive_*`, `user_timeout_ms`,
+ * `nodelay`) are ignored for Unix-socket connections.
  */
 typedef struct connman_options {
   /**
@@ -184,93 +401,35 @@ typedef struct connman_options {
 } connman_options;
 
 /**
- * A connection handle, passed by value. `id` 0 is never a live handle. After the
- * connection's `on_close` returns, the handle is stale: every call with it returns
- * `CONNMAN_ERR_NOT_FOUND` (and `connman_fd` returns -1). Ids are never reused.
- */
-typedef struct connman_conn {
-  uint64_t id;
-} connman_conn;
-
-/**
- * The application's callbacks for one connection. Every function pointer may be
- * NULL (no-op). Each receives `ctx` first and the connection handle second.
- *
- * Threading: every callback runs on the library's single thread, one at a time;
- * callbacks of one connection never run concurrently, and a slow callback delays
- * all other connections. Any connman function may be called from inside a callback
- * (`connman_shutdown` returns `CONNMAN_ERR_IN_CALLBACK` there). Callbacks must not
- * unwind (no C++ exception or longjmp may leave them).
- *
- * Order: `on_connect` exactly once, before any other; then `on_reset` and
- * `on_reconnect` strictly alternating; `on_data` only while connected; `on_close`
- * exactly once and last, after a disconnect or shutdown. After `on_close` returns
- * the library never touches `ctx` again, so `on_close` may free it. After
- * `connman_disconnect` returns, no callback but `on_close` starts.
- *
- * The struct is copied by `connman_connect`; it need not outlive that call.
- */
-typedef struct connman_handler {
-  /**
-   * Passed back to every callback; the library never dereferences it.
-   */
-  void *ctx;
-  /**
-   * The first connect succeeded. `fd` is the connection's descriptor, the same
-   * number for its whole life: write to it directly (use `send(..., MSG_NOSIGNAL)`
-   * or ignore SIGPIPE) or with `connman_send`. It is nonblocking (a raw write may
-   * be partial or fail with EAGAIN) and close-on-exec. Do not read from it:
-   * incoming bytes arrive through `on_data`. To force a reconnect, call
-   * `shutdown(fd, SHUT_RDWR)` on it: that counts as a drop (`on_reset`, then
-   * `on_reconnect` on the same number). Do not close it: if the application does,
-   * connman notices the next time it would touch the number (at a drop, a
-   * reconnect or the disconnect), never closes or replaces whatever the number
-   * holds by then, and gives the connection up: `on_close` runs (inside it,
-   * `connman_get_stats` shows `last_error` EBADF) and an error is reported.
-   * Until then, writes to the number go wherever the application pointed it.
-   */
-  void (*on_connect)(void *ctx,
-                     struct connman_conn conn,
-                     int fd);
-  /**
-   * An established connection dropped: the peer closed or reset it (a peer that
-   * only half-closes, `shutdown(SHUT_WR)`, counts as a drop too), a keepalive,
-   * user or idle timeout ended it, or the application shut the descriptor down.
-   * Every byte the peer sent before it was delivered to `on_data` first. Until
-   * `on_reconnect`, writes on the
-   * descriptor fail; data in flight at the reset is lost (retransmit it after
-   * `on_reconnect` if it matters). Queued `connman_send` data is discarded.
-   */
-  void (*on_reset)(void *ctx,
-                   struct connman_conn conn);
-  /**
-   * The connection is back, on the same descriptor number `on_connect` gave.
-   * Socket options set by hand on the old socket must be set again here.
-   */
-  void (*on_reconnect)(void *ctx,
-                       struct connman_conn conn,
-                       int fd);
-  /**
-   * `len` bytes arrived (len > 0). `data` is valid only during the call.
-   */
-  void (*on_data)(void *ctx,
-                  struct connman_conn conn,
-                  const uint8_t *data,
-                  size_t len);
-  /**
-   * The connection is closed for good and its descriptor is closed. Last callback.
-   * The handle becomes stale (`CONNMAN_ERR_NOT_FOUND`) when this returns, not
-   * before: another thread that saw a flag set in here may still briefly see
-   * `CONNMAN_STATE_CLOSED`.
-   */
-  void (*on_close)(void *ctx,
-                   struct connman_conn conn);
-} connman_handler;
-
-/**
  * State of a connection, in `connman_stats.state`.
  */
 typedef int32_t connman_state;
+
+/**
+ * The first connect has not succeeded yet.
+ */
+#define CONNMAN_STATE_CONNECTING 0
+
+/**
+ * Up: the descriptor carries a live connection.
+ */
+#define CONNMAN_STATE_CONNECTED 1
+
+/**
+ * Was up, dropped (`on_reset` ran), being re-established.
+ */
+#define CONNMAN_STATE_RECONNECTING 2
+
+/**
+ * Disconnect was requested; `on_close` has not run yet.
+ */
+#define CONNMAN_STATE_CLOSING 3
+
+/**
+ * Closed: `on_close` is running (after it returns the handle is stale and
+ * `connman_get_stats` returns `CONNMAN_ERR_NOT_FOUND`).
+ */
+#define CONNMAN_STATE_CLOSED 4
 
 /**
  * A snapshot of one connection, from `connman_get_stats`.
@@ -281,7 +440,10 @@ typedef struct connman_stats {
    */
   connman_state state;
   /**
-   * errno of the last failure (connect error, ETIMEDOUT, socket error), 0 if none.
+   * errno of the last failure, 0 if none: a connect error (ECONNREFUSED; ENOENT
+   * for a Unix socket whose file is missing), ETIMEDOUT (connect, idle, keepalive
+   * or user timeout), a socket error (ECONNRESET), or EBADF when the application
+   * closed the descriptor and the connection was given up.
    */
   int32_t last_error;
   /**
@@ -328,37 +490,6 @@ typedef struct connman_stats {
 } connman_stats;
 
 /**
- * How much a log message matters (`connman_set_log`).
- */
-typedef int32_t connman_log_level;
-
-/**
- * A log hook (see `connman_set_log`): `message` is valid only during the call;
- * `conn.id` is 0 for a message about no particular connection.
- */
-typedef void (*connman_log_fn)(void *ctx,
-                               connman_log_level level,
-                               struct connman_conn conn,
-                               const char *message);
-
-/**
- * Makes the handler of pool member `index` (0, 1, 2, ... in the order of
- * `connman_pool_add`). Fill `*out` and return `CONNMAN_OK`; any other value
- * refuses and nothing is added. Called on the thread calling `connman_pool_add`.
- */
-typedef connman_result (*connman_handler_factory)(void *factory_ctx,
-                                                  size_t index,
-                                                  struct connman_handler *out);
-
-/**
- * A pool handle, passed by value. `id` 0 is never a live handle. Stale once the
- * pool was disconnected and every member's `on_close` has run.
- */
-typedef struct connman_pool {
-  uint64_t id;
-} connman_pool;
-
-/**
  * A snapshot of a pool, from `connman_pool_get_stats`.
  */
 typedef struct connman_pool_stats {
@@ -380,154 +511,14 @@ typedef struct connman_pool_stats {
   uint64_t reserved[5];
 } connman_pool_stats;
 
-/**
- * How the library runs, for `connman_configure`. Get the defaults from
- * `connman_config_default()` and change what you need.
- */
-typedef struct connman_config {
-  /**
-   * Library I/O threads (default 1; at most `CONNMAN_MAX_THREADS`). 1: one
-   * library thread runs every callback. N > 1: connections are spread over N
-   * threads; all callbacks of one connection run on one of them, serially, but
-   * callbacks of different connections may run at the same time. 0: embedded
-   * mode, no I/O thread: see "Running on your own loop".
-   */
-  uint32_t threads;
-  /**
-   * Room for fields of later versions: must be zero.
-   */
-  uint32_t reserved[15];
-} connman_config;
+/* ==== Errors and versions ==================================================== */
 
 /**
- * Success.
+ * The version of the library loaded, "MAJOR.MINOR.PATCH" (e.g. "1.0.0"); the
+ * header it came with has the same numbers as `CONNMAN_VERSION_*`. Static; do not
+ * free. Any thread.
  */
-#define CONNMAN_OK 0
-
-/**
- * An argument was NULL, empty, too long, not UTF-8, out of range or malformed.
- */
-#define CONNMAN_ERR_INVALID_ARGUMENT 1
-
-/**
- * Unknown or stale handle, unknown pool name, or pool index out of range.
- */
-#define CONNMAN_ERR_NOT_FOUND 2
-
-/**
- * Disconnect was already requested for this connection or pool.
- */
-#define CONNMAN_ERR_CLOSED 3
-
-/**
- * The connection is not up right now (first connect pending, or reconnecting);
- * for `connman_pool_next`: no member is connected.
- */
-#define CONNMAN_ERR_NOT_CONNECTED 4
-
-/**
- * The send queue cannot take this message now; nothing of it was queued.
- */
-#define CONNMAN_ERR_WOULD_BLOCK 5
-
-/**
- * A pool with this name already exists.
- */
-#define CONNMAN_ERR_EXISTS 6
-
-/**
- * An internal bug was caught at the API boundary; the call had no effect or only part of it.
- */
-#define CONNMAN_ERR_PANIC 7
-
-/**
- * The host name could not be resolved.
- */
-#define CONNMAN_ERR_RESOLVE 8
-
-/**
- * The message is larger than the connection's whole send queue (`send_queue_limit`).
- */
-#define CONNMAN_ERR_TOO_LARGE 9
-
-/**
- * The pool's handler factory refused (returned non-zero); nothing was added.
- */
-#define CONNMAN_ERR_FACTORY 10
-
-/**
- * Not allowed from inside a connman callback (`connman_shutdown`), or re-entered
- * from inside a pool's own factory.
- */
-#define CONNMAN_ERR_IN_CALLBACK 11
-
-/**
- * An operating-system call failed (out of descriptors, threads or memory).
- */
-#define CONNMAN_ERR_OS 12
-
-/**
- * This process is a `fork()` child of a process that was using connman. The
- * library's state (threads, descriptors, locks) belongs to the parent, so every
- * call in the child returns this at once and touches nothing: exec or _exit.
- */
-#define CONNMAN_ERR_FORKED 13
-
-/**
- * Not allowed in the library's current state: `connman_configure` while the
- * library runs, `connman_dispatch` when not in embedded mode.
- */
-#define CONNMAN_ERR_STATE 14
-
-/**
- * The first connect has not succeeded yet.
- */
-#define CONNMAN_STATE_CONNECTING 0
-
-/**
- * Up: the descriptor carries a live connection.
- */
-#define CONNMAN_STATE_CONNECTED 1
-
-/**
- * Was up, dropped (`on_reset` ran), being re-established.
- */
-#define CONNMAN_STATE_RECONNECTING 2
-
-/**
- * Disconnect was requested; `on_close` has not run yet.
- */
-#define CONNMAN_STATE_CLOSING 3
-
-/**
- * Closed: `on_close` is running (after it returns the handle is stale and
- * `connman_get_stats` returns `CONNMAN_ERR_NOT_FOUND`).
- */
-#define CONNMAN_STATE_CLOSED 4
-
-/**
- * Something is wrong and the library could not carry on as asked.
- */
-#define CONNMAN_LOG_ERROR 1
-
-/**
- * Something failed and will be retried: a connect attempt, a name resolution.
- */
-#define CONNMAN_LOG_WARN 2
-
-/**
- * A connection changed state: connected, reset (with the reason), reconnected.
- */
-#define CONNMAN_LOG_INFO 3
-
-/**
- * Details.
- */
-#define CONNMAN_LOG_DEBUG 4
-
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
+const char *connman_version(void);
 
 /**
  * Describes a result code. Never returns NULL: unknown codes get a generic text.
@@ -536,9 +527,17 @@ extern "C" {
 const char *connman_strerror(connman_result code);
 
 /**
- * The library version, e.g. "0.1.0". Static; do not free. Any thread.
+ * Why the last failed connman call on this thread failed: names the function, the
+ * argument, the value and the rule ("connman_connect:
+ * options.backoff_initial_ms must be at least 1, got 0"), or the host and the
+ * resolver's reason ("connman_connect: no-such-host.invalid:53: Name or service not
+ * known"). Never NULL; "" before any call failed. Successful calls leave it
+ * unchanged. The string belongs to the library and stays valid until the next
+ * call of this function on this thread. Any thread.
  */
-const char *connman_version(void);
+const char *connman_last_error_message(void);
+
+/* ==== Connections ============================================================ */
 
 /**
  * The default options (see `connman_options` for each value).
@@ -574,16 +573,6 @@ connman_result connman_connect(uint16_t port,
                                struct connman_conn *out);
 
 /**
- * Finds the most recently opened live single (non-pool) connection to exactly this
- * `host` string and `port` (as given to `connman_connect`: "localhost" and
- * "127.0.0.1" are different keys). Errors: `CONNMAN_ERR_INVALID_ARGUMENT`,
- * `CONNMAN_ERR_NOT_FOUND`.
- */
-connman_result connman_get_connection(uint16_t port,
-                                      const char *host,
-                                      struct connman_conn *out);
-
-/**
  * Opens a managed connection to the Unix domain socket at `path` and keeps it open
  * until `connman_disconnect`, exactly as `connman_connect` does for TCP: a stable
  * descriptor, reconnect with backoff when the server's socket goes away and comes
@@ -600,6 +589,16 @@ connman_result connman_connect_unix(const char *path,
                                     const struct connman_handler *handler,
                                     const struct connman_options *options,
                                     struct connman_conn *out);
+
+/**
+ * Finds the most recently opened live single (non-pool) connection to exactly this
+ * `host` string and `port` (as given to `connman_connect`: "localhost" and
+ * "127.0.0.1" are different keys). Errors: `CONNMAN_ERR_INVALID_ARGUMENT`,
+ * `CONNMAN_ERR_NOT_FOUND`.
+ */
+connman_result connman_get_connection(uint16_t port,
+                                      const char *host,
+                                      struct connman_conn *out);
 
 /**
  * Finds the most recently opened live single (non-pool) connection to exactly
@@ -624,14 +623,18 @@ connman_result connman_conn_from_fd(int fd,
 
 /**
  * Sends `len` bytes: written at once when the send queue is empty, the rest (or
- * all, when the queue is not empty) queued and written by the library thread in
+ * all, when the queue is not empty) queued and written by the connection's loop in
  * order. All or nothing: on any error nothing of this call was queued. Never raises
  * SIGPIPE. Queued bytes still unsent at a reset are discarded (counted in
  * `bytes_discarded`). Any thread, callbacks included. Writing to the descriptor
  * directly is the zero-overhead alternative; do not mix both while data is queued.
  *
+ * While reconnecting, with `options.send_while_reconnecting` > 0, the bytes are
+ * held instead and sent once the connection is back, after what `on_reconnect`
+ * sends.
+ *
  * Errors: `CONNMAN_ERR_NOT_CONNECTED` (not up now), `CONNMAN_ERR_WOULD_BLOCK`
- * (queue full: retry later), `CONNMAN_ERR_TOO_LARGE` (len > send_queue_limit),
+ * (queue full, or the reconnect hold full: retry later), `CONNMAN_ERR_TOO_LARGE` (len > send_queue_limit),
  * `CONNMAN_ERR_CLOSED`, `CONNMAN_ERR_NOT_FOUND`, `CONNMAN_ERR_INVALID_ARGUMENT`
  * (NULL data with len > 0). len 0 is a successful no-op when connected.
  */
@@ -642,8 +645,9 @@ connman_result connman_send(struct connman_conn conn,
 /**
  * Closes the connection for good: in any state (first connect in flight,
  * connected, backing off, reconnecting), from any thread, from inside callbacks
- * (its own included). Returns at once; `on_close` then runs on the library thread,
- * exactly once, and is the last callback. A second call returns
+ * (its own included). Returns at once; `on_close` then runs on the connection's
+ * thread (in embedded mode: inside a later `connman_dispatch`), exactly once, and
+ * is the last callback. A second call returns
  * `CONNMAN_ERR_CLOSED`; after `on_close`, `CONNMAN_ERR_NOT_FOUND`.
  */
 connman_result connman_disconnect(struct connman_conn conn);
@@ -655,48 +659,11 @@ connman_result connman_disconnect(struct connman_conn conn);
 connman_result connman_get_stats(struct connman_conn conn,
                                  struct connman_stats *out);
 
-/**
- * Disconnects every connection and every pool (`connman_pool_disconnect` on each).
- * Returns at once; the `on_close` callbacks follow on the library thread.
- */
-connman_result connman_disconnect_all(void);
-
-/**
- * Disconnects everything, waits until every `on_close` has run and the library's
- * threads have exited, and releases every descriptor the library opened. Handles
- * become stale; a later `connman_connect` starts the library afresh. From inside a
- * callback (or a pool factory) it does nothing and returns
- * `CONNMAN_ERR_IN_CALLBACK`. It waits for name lookups in progress to finish.
- * `connman_connect` or `connman_pool_add` called from an `on_close` that runs during
- * the shutdown returns `CONNMAN_ERR_CLOSED`.
- */
-connman_result connman_shutdown(void);
-
-/**
- * Where the library's messages go: `fn(ctx, level, conn, message)` for every
- * message up to `max_level` (`CONNMAN_LOG_ERROR` .. `CONNMAN_LOG_DEBUG`; 0: none).
- * A NULL `fn` restores the default: messages up to `max_level` written to stderr
- * (the library starts with errors only on stderr).
+/* ==== Pools ==================================================================
  *
- * Logged: failed connect attempts with the address and the errno's text and
- * connect timeouts (WARN), resolution failures with the host and the resolver's
- * reason (WARN), connects, resets with their reason (EOF, ECONNRESET, idle,
- * keepalive or user timeout) and reconnects (INFO), descriptors given up and
- * caught panics (ERROR). `conn` is the connection the message is about (`id` 0:
- * the library as a whole). `message` is valid only during the call.
- *
- * The hook runs on the thread that logs (a library loop thread, or the thread
- * inside a connman call), possibly on several threads at once with
- * `threads` > 1; it may call connman functions, this one included. Nothing is
- * formatted for levels above `max_level`. Replacing or removing the hook while
- * connections run is safe; `ctx` may be released once this function returned
- * with another hook and no call of the old one is under way (make the old hook
- * itself safe for that, e.g. by not freeing ctx before connman_shutdown).
- * Errors: `CONNMAN_ERR_INVALID_ARGUMENT` (max_level outside 0..4).
+ * Named groups of connections whose handlers a factory makes, as the original's
+ * createPool(name, factory).
  */
-connman_result connman_set_log(connman_log_fn fn,
-                               void *ctx,
-                               connman_log_level max_level);
 
 /**
  * Creates an empty pool named `name` (NUL-terminated UTF-8, 1 to 255 bytes) whose
@@ -781,7 +748,8 @@ connman_result connman_pool_conn(struct connman_pool pool,
 
 /**
  * Round robin over the members connected right now, in index order, skipping
- * those that are down and those being disconnected. Constant time; safe from many threads at once. Errors:
+ * those that are down and those being disconnected. Constant time; safe from many
+ * threads at once. Errors:
  * `CONNMAN_ERR_NOT_CONNECTED` (none is connected now), `CONNMAN_ERR_CLOSED` (pool
  * disconnected), `CONNMAN_ERR_NOT_FOUND`, `CONNMAN_ERR_INVALID_ARGUMENT`.
  */
@@ -803,6 +771,27 @@ connman_result connman_pool_get_stats(struct connman_pool pool,
  */
 connman_result connman_pool_disconnect(struct connman_pool pool);
 
+/* ==== The library as a whole: threads, shutdown ============================== */
+
+/**
+ * How the library runs, for `connman_configure`. Get the defaults from
+ * `connman_config_default()` and change what you need.
+ */
+typedef struct connman_config {
+  /**
+   * Library I/O threads (default 1; at most `CONNMAN_MAX_THREADS`). 1: one
+   * library thread runs every callback. N > 1: connections are spread over N
+   * threads; all callbacks of one connection run on one of them, serially, but
+   * callbacks of different connections may run at the same time. 0: embedded
+   * mode, no I/O thread: see "Running on your own loop".
+   */
+  uint32_t threads;
+  /**
+   * Room for fields of later versions: must be zero.
+   */
+  uint32_t reserved[15];
+} connman_config;
+
 /**
  * The default configuration: one I/O thread.
  */
@@ -818,6 +807,64 @@ struct connman_config connman_config_default(void);
  * `CONNMAN_ERR_IN_CALLBACK`.
  */
 connman_result connman_configure(const struct connman_config *config);
+
+/**
+ * Disconnects every connection and every pool (`connman_pool_disconnect` on each).
+ * Returns at once; the `on_close` callbacks follow on the connections' threads
+ * (in embedded mode: inside the next `connman_dispatch`).
+ */
+connman_result connman_disconnect_all(void);
+
+/**
+ * Disconnects everything, waits until every `on_close` has run and the library's
+ * threads have exited, and releases every descriptor the library opened. Handles
+ * become stale; a later `connman_connect` starts the library afresh. From inside a
+ * callback (or a pool factory) it does nothing and returns
+ * `CONNMAN_ERR_IN_CALLBACK`. It waits for name lookups in progress to finish. In
+ * embedded mode the remaining `on_close` callbacks run on the calling thread
+ * (after a `connman_dispatch` under way on another thread returned), and the
+ * event descriptor is closed: remove it from your loop first.
+ * `connman_connect` or `connman_pool_add` called from an `on_close` that runs during
+ * the shutdown returns `CONNMAN_ERR_CLOSED`.
+ */
+connman_result connman_shutdown(void);
+
+/* ==== Running on your own loop ===============================================
+ *
+ * By default connman runs an I/O thread of its own and calls back on it. A program
+ * that has an event loop already (poll or epoll, libuv, libevent, GLib, ...) can
+ * run connman on that loop instead: no library I/O thread, every callback on the
+ * loop's thread, no locks needed in the application.
+ *
+ *     connman_config cfg = connman_config_default();
+ *     cfg.threads = 0;                 // embedded mode
+ *     connman_configure(&cfg);         // before the first connection
+ *     int efd = connman_event_fd();    // watch it for readability
+ *     connman_connect(...);            // as usual
+ *     for (;;) {
+ *         struct pollfd p[2] = {{efd, POLLIN, 0}, {my_fd, POLLIN, 0}};
+ *         poll(p, 2, -1);              // no timeout: connman's timers are in efd
+ *         if (p[0].revents & POLLIN)
+ *             connman_dispatch();      // runs the callbacks, never blocks
+ *         ...
+ *     }
+ *     connman_shutdown();              // runs the remaining on_close here
+ *
+ * With libuv: uv_poll_init(loop, &handle, efd) and uv_poll_start(&handle,
+ * UV_READABLE, cb) with cb calling connman_dispatch(). The descriptor becomes
+ * readable when a connection has I/O, a timer is due (backoff, connect and idle
+ * timeouts) or another thread called connman; while nothing is due it stays
+ * unreadable, so an idle program sleeps.
+ *
+ * Every guarantee holds as with a library thread. Any thread may call connman;
+ * the effect happens at the next dispatch. connman_dispatch must not be called
+ * from inside a callback. Use numeric hosts or options.resolve_in_background = 1
+ * so that connman_connect never waits for DNS on the loop's thread.
+ * c-examples/loop_poll.c and c-examples/loop_libuv.c are complete programs.
+ *
+ * threads = N > 1 is the other way round: N library threads share the
+ * connections, each connection's callbacks on one of them.
+ */
 
 /**
  * Embedded mode (`threads` = 0): the descriptor to watch for readability in the
@@ -845,19 +892,70 @@ int connman_event_fd(void);
  */
 connman_result connman_dispatch(void);
 
+/* ==== Logging ================================================================ */
+
 /**
- * Why the last failed connman call on this thread failed: names the function, the
- * argument, the value and the rule ("connman_connect:
- * options.backoff_initial_ms must be at least 1, got 0"), or the host and the
- * resolver's reason ("connman_connect: no-such-host.invalid:53: Name or service not
- * known"). Never NULL; "" before any call failed. Successful calls leave it
- * unchanged. The string belongs to the library and stays valid until the next
- * call of this function on this thread. Any thread.
+ * How much a log message matters (`connman_set_log`).
  */
-const char *connman_last_error_message(void);
+typedef int32_t connman_log_level;
+
+/**
+ * Something is wrong and the library could not carry on as asked.
+ */
+#define CONNMAN_LOG_ERROR 1
+
+/**
+ * Something failed and will be retried: a connect attempt, a name resolution.
+ */
+#define CONNMAN_LOG_WARN 2
+
+/**
+ * A connection changed state: connected, reset (with the reason), reconnected.
+ */
+#define CONNMAN_LOG_INFO 3
+
+/**
+ * Details.
+ */
+#define CONNMAN_LOG_DEBUG 4
+
+/**
+ * A log hook (see `connman_set_log`): `message` is valid only during the call;
+ * `conn.id` is 0 for a message about no particular connection.
+ */
+typedef void (*connman_log_fn)(void *ctx,
+                               connman_log_level level,
+                               struct connman_conn conn,
+                               const char *message);
+
+/**
+ * Where the library's messages go: `fn(ctx, level, conn, message)` for every
+ * message up to `max_level` (`CONNMAN_LOG_ERROR` .. `CONNMAN_LOG_DEBUG`; 0: none).
+ * A NULL `fn` restores the default: messages up to `max_level` written to stderr
+ * (the library starts with errors only on stderr).
+ *
+ * Logged: failed connect attempts with the address and the errno's text and
+ * connect timeouts (WARN), resolution failures with the host and the resolver's
+ * reason (WARN), connects, resets with their reason (EOF, ECONNRESET, idle,
+ * keepalive or user timeout) and reconnects (INFO), descriptors given up and
+ * caught panics (ERROR). `conn` is the connection the message is about (`id` 0:
+ * the library as a whole). `message` is valid only during the call.
+ *
+ * The hook runs on the thread that logs (a library loop thread, or the thread
+ * inside a connman call), possibly on several threads at once with
+ * `threads` > 1; it may call connman functions, this one included. Nothing is
+ * formatted for levels above `max_level`. Replacing or removing the hook while
+ * connections run is safe, but a call of the old hook may still be running on
+ * another thread when this function returns: keep the old `ctx` valid until
+ * `connman_shutdown` returned (or make it a static).
+ * Errors: `CONNMAN_ERR_INVALID_ARGUMENT` (max_level outside 0..4).
+ */
+connman_result connman_set_log(connman_log_fn fn,
+                               void *ctx,
+                               connman_log_level max_level);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif
 
 #endif  /* CONNMAN_H */

@@ -1,4 +1,4 @@
-//! C functions for single connections and the library as a whole.
+//! C functions for single connections.
 
 use super::check;
 use super::handler::FfiHandler;
@@ -6,7 +6,7 @@ use super::types::*;
 use crate::error::Error;
 use crate::options::Options;
 use crate::Conn;
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int};
 use std::sync::Arc;
 
 pub(super) fn options(p: *const connman_options) -> Result<Options, Error> {
@@ -20,31 +20,11 @@ fn conn(c: connman_conn) -> Conn {
     Conn::from_id(c.id)
 }
 
-/// Describes a result code. Never returns NULL: unknown codes get a generic text.
-/// The string is static; do not free it. Any thread.
-#[no_mangle]
-pub extern "C" fn connman_strerror(code: connman_result) -> *const c_char {
-    ffi_guard!("connman_strerror", c"internal error".as_ptr() => { Error::describe_c(code).as_ptr() })
-}
-
-/// The library version, e.g. "0.1.0". Static; do not free. Any thread.
-#[no_mangle]
-pub extern "C" fn connman_version() -> *const c_char {
-    ffi_guard!("connman_version", c"unknown".as_ptr() => {
-        const V: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-            Ok(v) => v,
-            Err(_) => c"unknown",
-        };
-        V.as_ptr()
-    })
-}
-
 /// The default options (see `connman_options` for each value).
 #[no_mangle]
 pub extern "C" fn connman_options_default() -> connman_options {
     ffi_guard!("connman_options_default", DEFAULT_OPTIONS => { connman_options::from_core(&Options::default()) })
 }
-
 /// Opens a managed connection to `host`:`port` and keeps it open until
 /// `connman_disconnect`.
 ///
@@ -83,7 +63,6 @@ pub extern "C" fn connman_connect(
         Ok(())
     })
 }
-
 /// Finds the most recently opened live single (non-pool) connection to exactly this
 /// `host` string and `port` (as given to `connman_connect`: "localhost" and
 /// "127.0.0.1" are different keys). Errors: `CONNMAN_ERR_INVALID_ARGUMENT`,
@@ -102,7 +81,6 @@ pub extern "C" fn connman_get_connection(
         Ok(())
     })
 }
-
 /// Opens a managed connection to the Unix domain socket at `path` and keeps it open
 /// until `connman_disconnect`, exactly as `connman_connect` does for TCP: a stable
 /// descriptor, reconnect with backoff when the server's socket goes away and comes
@@ -131,7 +109,6 @@ pub extern "C" fn connman_connect_unix(
         Ok(())
     })
 }
-
 /// Finds the most recently opened live single (non-pool) connection to exactly
 /// this Unix socket `path` (as given to `connman_connect_unix`). Errors:
 /// `CONNMAN_ERR_INVALID_ARGUMENT`, `CONNMAN_ERR_NOT_FOUND`.
@@ -148,14 +125,12 @@ pub extern "C" fn connman_get_connection_unix(
         Ok(())
     })
 }
-
 /// The connection's descriptor: the same number from `connman_connect` until
 /// `on_close`, across every reconnect. -1 for a stale handle or once closed.
 #[no_mangle]
 pub extern "C" fn connman_fd(conn: connman_conn) -> c_int {
     ffi_guard!("connman_fd", -1 => { self::conn(conn).fd().unwrap_or(-1) })
 }
-
 /// Finds the connection whose descriptor is `fd`. Errors:
 /// `CONNMAN_ERR_INVALID_ARGUMENT` (negative fd or NULL out), `CONNMAN_ERR_NOT_FOUND`.
 #[no_mangle]
@@ -167,16 +142,19 @@ pub extern "C" fn connman_conn_from_fd(fd: c_int, out: *mut connman_conn) -> con
         Ok(())
     })
 }
-
 /// Sends `len` bytes: written at once when the send queue is empty, the rest (or
-/// all, when the queue is not empty) queued and written by the library thread in
+/// all, when the queue is not empty) queued and written by the connection's loop in
 /// order. All or nothing: on any error nothing of this call was queued. Never raises
 /// SIGPIPE. Queued bytes still unsent at a reset are discarded (counted in
 /// `bytes_discarded`). Any thread, callbacks included. Writing to the descriptor
 /// directly is the zero-overhead alternative; do not mix both while data is queued.
 ///
+/// While reconnecting, with `options.send_while_reconnecting` > 0, the bytes are
+/// held instead and sent once the connection is back, after what `on_reconnect`
+/// sends.
+///
 /// Errors: `CONNMAN_ERR_NOT_CONNECTED` (not up now), `CONNMAN_ERR_WOULD_BLOCK`
-/// (queue full: retry later), `CONNMAN_ERR_TOO_LARGE` (len > send_queue_limit),
+/// (queue full, or the reconnect hold full: retry later), `CONNMAN_ERR_TOO_LARGE` (len > send_queue_limit),
 /// `CONNMAN_ERR_CLOSED`, `CONNMAN_ERR_NOT_FOUND`, `CONNMAN_ERR_INVALID_ARGUMENT`
 /// (NULL data with len > 0). len 0 is a successful no-op when connected.
 #[no_mangle]
@@ -186,17 +164,16 @@ pub extern "C" fn connman_send(conn: connman_conn, data: *const u8, len: usize) 
         self::conn(conn).send(data)
     })
 }
-
 /// Closes the connection for good: in any state (first connect in flight,
 /// connected, backing off, reconnecting), from any thread, from inside callbacks
-/// (its own included). Returns at once; `on_close` then runs on the library thread,
-/// exactly once, and is the last callback. A second call returns
+/// (its own included). Returns at once; `on_close` then runs on the connection's
+/// thread (in embedded mode: inside a later `connman_dispatch`), exactly once, and
+/// is the last callback. A second call returns
 /// `CONNMAN_ERR_CLOSED`; after `on_close`, `CONNMAN_ERR_NOT_FOUND`.
 #[no_mangle]
 pub extern "C" fn connman_disconnect(conn: connman_conn) -> connman_result {
     ffi_guard!("connman_disconnect", { self::conn(conn).disconnect() })
 }
-
 /// Copies the connection's counters and state into `*out`. Any thread. Errors:
 /// `CONNMAN_ERR_INVALID_ARGUMENT` (NULL out), `CONNMAN_ERR_NOT_FOUND`.
 #[no_mangle]
@@ -207,26 +184,4 @@ pub extern "C" fn connman_get_stats(conn: connman_conn, out: *mut connman_stats)
         out.write(s.into());
         Ok(())
     })
-}
-
-/// Disconnects every connection and every pool (`connman_pool_disconnect` on each).
-/// Returns at once; the `on_close` callbacks follow on the library thread.
-#[no_mangle]
-pub extern "C" fn connman_disconnect_all() -> connman_result {
-    ffi_guard!("connman_disconnect_all", {
-        crate::disconnect_all()?;
-        Ok(())
-    })
-}
-
-/// Disconnects everything, waits until every `on_close` has run and the library's
-/// threads have exited, and releases every descriptor the library opened. Handles
-/// become stale; a later `connman_connect` starts the library afresh. From inside a
-/// callback (or a pool factory) it does nothing and returns
-/// `CONNMAN_ERR_IN_CALLBACK`. It waits for name lookups in progress to finish.
-/// `connman_connect` or `connman_pool_add` called from an `on_close` that runs during
-/// the shutdown returns `CONNMAN_ERR_CLOSED`.
-#[no_mangle]
-pub extern "C" fn connman_shutdown() -> connman_result {
-    ffi_guard!("connman_shutdown", { crate::shutdown() })
 }

@@ -23,9 +23,9 @@ use std::sync::Arc;
 /// inside a connman call), possibly on several threads at once with
 /// `threads` > 1; it may call connman functions, this one included. Nothing is
 /// formatted for levels above `max_level`. Replacing or removing the hook while
-/// connections run is safe; `ctx` may be released once this function returned
-/// with another hook and no call of the old one is under way (make the old hook
-/// itself safe for that, e.g. by not freeing ctx before connman_shutdown).
+/// connections run is safe, but a call of the old hook may still be running on
+/// another thread when this function returns: keep the old `ctx` valid until
+/// `connman_shutdown` returned (or make it a static).
 /// Errors: `CONNMAN_ERR_INVALID_ARGUMENT` (max_level outside 0..4).
 #[no_mangle]
 pub extern "C" fn connman_set_log(

@@ -57,10 +57,12 @@ pub(crate) fn caught_panic(func: &str) {
     );
 }
 
+// In the order the header presents them.
 mod check;
-mod conn;
 mod handler;
-mod log;
+mod types;
+mod library;
+mod conn;
 mod pool;
 mod runtime;
-mod types;
+mod log;

@@ -187,7 +187,8 @@ pub extern "C" fn connman_pool_conn(
 }
 
 /// Round robin over the members connected right now, in index order, skipping
-/// those that are down and those being disconnected. Constant time; safe from many threads at once. Errors:
+/// those that are down and those being disconnected. Constant time; safe from many
+/// threads at once. Errors:
 /// `CONNMAN_ERR_NOT_CONNECTED` (none is connected now), `CONNMAN_ERR_CLOSED` (pool
 /// disconnected), `CONNMAN_ERR_NOT_FOUND`, `CONNMAN_ERR_INVALID_ARGUMENT`.
 #[no_mangle]

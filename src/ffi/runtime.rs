@@ -3,14 +3,13 @@
 
 use super::check;
 use super::types::*;
-use std::ffi::{c_char, c_int};
+use std::ffi::c_int;
 
 /// The default configuration: one I/O thread.
 #[no_mangle]
 pub extern "C" fn connman_config_default() -> connman_config {
     ffi_guard!("connman_config_default", DEFAULT_CONFIG => { DEFAULT_CONFIG })
 }
-
 /// Sets how the library runs from its next start on. Allowed before the first
 /// connection and after `connman_shutdown` returned; otherwise
 /// `CONNMAN_ERR_STATE` and nothing changes. NULL means the defaults. The library
@@ -28,7 +27,30 @@ pub extern "C" fn connman_configure(config: *const connman_config) -> connman_re
         crate::configure(config.to_core()?)
     })
 }
-
+/// Disconnects every connection and every pool (`connman_pool_disconnect` on each).
+/// Returns at once; the `on_close` callbacks follow on the connections' threads
+/// (in embedded mode: inside the next `connman_dispatch`).
+#[no_mangle]
+pub extern "C" fn connman_disconnect_all() -> connman_result {
+    ffi_guard!("connman_disconnect_all", {
+        crate::disconnect_all()?;
+        Ok(())
+    })
+}
+/// Disconnects everything, waits until every `on_close` has run and the library's
+/// threads have exited, and releases every descriptor the library opened. Handles
+/// become stale; a later `connman_connect` starts the library afresh. From inside a
+/// callback (or a pool factory) it does nothing and returns
+/// `CONNMAN_ERR_IN_CALLBACK`. It waits for name lookups in progress to finish. In
+/// embedded mode the remaining `on_close` callbacks run on the calling thread
+/// (after a `connman_dispatch` under way on another thread returned), and the
+/// event descriptor is closed: remove it from your loop first.
+/// `connman_connect` or `connman_pool_add` called from an `on_close` that runs during
+/// the shutdown returns `CONNMAN_ERR_CLOSED`.
+#[no_mangle]
+pub extern "C" fn connman_shutdown() -> connman_result {
+    ffi_guard!("connman_shutdown", { crate::shutdown() })
+}
 /// Embedded mode (`threads` = 0): the descriptor to watch for readability in the
 /// application's loop (poll, epoll, libuv's uv_poll, GLib, ...). It becomes readable
 /// whenever the library has work: I/O on a connection, a due timer (backoff,
@@ -52,7 +74,6 @@ pub extern "C" fn connman_event_fd() -> c_int {
         }
     })
 }
-
 /// Embedded mode: does the work that is ready (reads, connects, timers, requests
 /// from other threads) on the calling thread, running every callback inside this
 /// call, and returns without blocking. Call it whenever `connman_event_fd` is
@@ -64,18 +85,4 @@ pub extern "C" fn connman_event_fd() -> c_int {
 #[no_mangle]
 pub extern "C" fn connman_dispatch() -> connman_result {
     ffi_guard!("connman_dispatch", { crate::dispatch() })
-}
-
-/// Why the last failed connman call on this thread failed: names the function, the
-/// argument, the value and the rule ("connman_connect:
-/// options.backoff_initial_ms must be at least 1, got 0"), or the host and the
-/// resolver's reason ("connman_connect: no-such-host.invalid:53: Name or service not
-/// known"). Never NULL; "" before any call failed. Successful calls leave it
-/// unchanged. The string belongs to the library and stays valid until the next
-/// call of this function on this thread. Any thread.
-#[no_mangle]
-pub extern "C" fn connman_last_error_message() -> *const c_char {
-    ffi_guard!("connman_last_error_message", c"".as_ptr() => {
-        crate::error::with_message_c(|m| m.as_ptr())
-    })
 }

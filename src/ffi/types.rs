@@ -51,7 +51,8 @@ pub const CONNMAN_ERR_NOT_CONNECTED: connman_result = 4;
 pub const CONNMAN_ERR_WOULD_BLOCK: connman_result = 5;
 /// A pool with this name already exists.
 pub const CONNMAN_ERR_EXISTS: connman_result = 6;
-/// An internal bug was caught at the API boundary; the call had no effect or only part of it.
+/// An internal bug was caught at the API boundary; the call had no effect or only
+/// part of it. Please report it (the log says where).
 pub const CONNMAN_ERR_PANIC: connman_result = 7;
 /// The host name could not be resolved.
 pub const CONNMAN_ERR_RESOLVE: connman_result = 8;
@@ -59,8 +60,9 @@ pub const CONNMAN_ERR_RESOLVE: connman_result = 8;
 pub const CONNMAN_ERR_TOO_LARGE: connman_result = 9;
 /// The pool's handler factory refused (returned non-zero); nothing was added.
 pub const CONNMAN_ERR_FACTORY: connman_result = 10;
-/// Not allowed from inside a connman callback (`connman_shutdown`), or re-entered
-/// from inside a pool's own factory.
+/// Not allowed from inside a connman callback (`connman_shutdown`,
+/// `connman_configure`, `connman_dispatch`), or re-entered from inside a pool's own
+/// factory.
 pub const CONNMAN_ERR_IN_CALLBACK: connman_result = 11;
 /// An operating-system call failed (out of descriptors, threads or memory).
 pub const CONNMAN_ERR_OS: connman_result = 12;
@@ -168,11 +170,13 @@ pub struct connman_pool {
 /// The application's callbacks for one connection. Every function pointer may be
 /// NULL (no-op). Each receives `ctx` first and the connection handle second.
 ///
-/// Threading: every callback runs on the library's single thread, one at a time;
-/// callbacks of one connection never run concurrently, and a slow callback delays
-/// all other connections. Any connman function may be called from inside a callback
-/// (`connman_shutdown` returns `CONNMAN_ERR_IN_CALLBACK` there). Callbacks must not
-/// unwind (no C++ exception or longjmp may leave them).
+/// Threading: the callbacks of one connection run one at a time, all on one
+/// thread: the library's thread (the default), one of its N threads
+/// (`connman_config.threads` = N), or, in embedded mode, the thread calling
+/// `connman_dispatch`. A slow callback delays the other connections of that thread.
+/// Any connman function may be called from inside a callback (`connman_shutdown`,
+/// `connman_configure` and `connman_dispatch` return `CONNMAN_ERR_IN_CALLBACK`
+/// there). Callbacks must not unwind (no C++ exception or longjmp may leave them).
 ///
 /// Order: `on_connect` exactly once, before any other; then `on_reset` and
 /// `on_reconnect` strictly alternating; `on_data` only while connected; `on_close`
@@ -203,9 +207,11 @@ pub struct connman_handler {
     /// only half-closes, `shutdown(SHUT_WR)`, counts as a drop too), a keepalive,
     /// user or idle timeout ended it, or the application shut the descriptor down.
     /// Every byte the peer sent before it was delivered to `on_data` first. Until
-    /// `on_reconnect`, writes on the
-    /// descriptor fail; data in flight at the reset is lost (retransmit it after
-    /// `on_reconnect` if it matters). Queued `connman_send` data is discarded.
+    /// `on_reconnect`, writes on the descriptor fail; data in flight at the reset is
+    /// lost (retransmit it after `on_reconnect` if it matters) and queued
+    /// `connman_send` data is discarded. `connman_send` fails with
+    /// `CONNMAN_ERR_NOT_CONNECTED` meanwhile, or holds the bytes for later with
+    /// `options.send_while_reconnecting`.
     pub on_reset: Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn)>,
     /// The connection is back, on the same descriptor number `on_connect` gave.
     /// Socket options set by hand on the old socket must be set again here.
@@ -233,8 +239,12 @@ pub type connman_handler_factory = Option<
 >;
 
 /// Options of one connection. Get the defaults from `connman_options_default()` and
-/// change what you need; a NULL options pointer means the defaults. Times are in
-/// milliseconds. Invalid values make the call fail with `CONNMAN_ERR_INVALID_ARGUMENT`.
+/// change what you need (`connman_options o = {0}` is not a valid start: zero is
+/// not the default of every field); a NULL options pointer means the defaults. Times
+/// are in milliseconds. An invalid value makes the call fail with
+/// `CONNMAN_ERR_INVALID_ARGUMENT`, and `connman_last_error_message` names the field,
+/// the value and the rule. The TCP options (`keepalive_*`, `user_timeout_ms`,
+/// `nodelay`) are ignored for Unix-socket connections.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct connman_options {
@@ -304,7 +314,10 @@ pub struct connman_options {
 pub struct connman_stats {
     /// One of the `CONNMAN_STATE_*` values.
     pub state: connman_state,
-    /// errno of the last failure (connect error, ETIMEDOUT, socket error), 0 if none.
+    /// errno of the last failure, 0 if none: a connect error (ECONNREFUSED; ENOENT
+    /// for a Unix socket whose file is missing), ETIMEDOUT (connect, idle, keepalive
+    /// or user timeout), a socket error (ECONNRESET), or EBADF when the application
+    /// closed the descriptor and the connection was given up.
     pub last_error: i32,
     /// getaddrinfo's `EAI_*` code of the last failed name resolution, 0 if none.
     pub last_resolve_error: i32,
