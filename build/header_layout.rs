@@ -222,8 +222,11 @@ pub fn arrange(h: &str) -> String {
     let mut i = first;
     while i < lines.len() {
         let l = lines[i];
-        if l.is_empty() || l.starts_with("#ifdef __cplusplus") || l.starts_with("extern \"C\"")
-            || l.starts_with("#endif") || l.starts_with('}') && l.contains("extern")
+        if l.is_empty()
+            || l.starts_with("#ifdef __cplusplus")
+            || l.starts_with("extern \"C\"")
+            || l.starts_with("#endif")
+            || l.starts_with('}') && l.contains("extern")
         {
             i += 1;
             continue;
@@ -291,6 +294,8 @@ pub fn arrange(h: &str) -> String {
             it.name
         );
     }
-    out.push_str("\n#ifdef __cplusplus\n}  /* extern \"C\" */\n#endif\n\n#endif  /* CONNMAN_H */\n");
+    out.push_str(
+        "\n#ifdef __cplusplus\n}  /* extern \"C\" */\n#endif\n\n#endif  /* CONNMAN_H */\n",
+    );
     out
 }

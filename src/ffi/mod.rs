@@ -59,10 +59,10 @@ pub(crate) fn caught_panic(func: &str) {
 
 // In the order the header presents them.
 mod check;
-mod handler;
-mod types;
-mod library;
 mod conn;
+mod handler;
+mod library;
+mod log;
 mod pool;
 mod runtime;
-mod log;
+mod types;
