@@ -70,7 +70,7 @@ impl Endpoint {
         let addr = UnixAddr::parse(path).ok_or_else(|| {
             Error::invalid(format_args!(
                 "path must be at most {MAX_UNIX_PATH} bytes (after the '@' of an abstract \
-                 name), got {} ({path:?})",
+                 name), got {}",
                 path.len()
             ))
         })?;

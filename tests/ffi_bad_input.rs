@@ -214,11 +214,19 @@ fn stale_pool() -> connman_pool {
 // ---- the table ----
 
 /// One row: `$call` evaluates to the code; `$check` then runs (sentinel checks).
+/// A row that expects `CONNMAN_ERR_INVALID_ARGUMENT` or `CONNMAN_ERR_RESOLVE` names
+/// the substring `connman_last_error_message()` must then contain (the culprit).
 macro_rules! row {
+    ($name:ident: $want:expr, $msg:literal, $call:expr) => {
+        row!(@test $name: $want, Some($msg), $call, ());
+    };
     ($name:ident: $want:expr, $call:expr) => {
-        row!($name: $want, $call, ());
+        row!(@test $name: $want, None, $call, ());
     };
     ($name:ident: $want:expr, $call:expr, $check:expr) => {
+        row!(@test $name: $want, None, $call, $check);
+    };
+    (@test $name:ident: $want:expr, $msg:expr, $call:expr, $check:expr) => {
         #[test]
         fn $name() {
             let _s = serial();
@@ -226,16 +234,39 @@ macro_rules! row {
             assert_eq!(
                 got,
                 $want,
-                "{}: got {got} ({}), want {} ({})",
+                "{}: got {got} ({}), want {} ({}); message {:?}",
                 stringify!($name),
                 describe(got),
                 $want,
-                describe($want)
+                describe($want),
+                last_message()
             );
+            let msg: Option<&str> = $msg;
+            match msg {
+                Some(want) => assert!(
+                    last_message().contains(want),
+                    "{}: the message {:?} does not contain {want:?}",
+                    stringify!($name),
+                    last_message()
+                ),
+                None => assert!(
+                    $want != CONNMAN_ERR_INVALID_ARGUMENT && $want != CONNMAN_ERR_RESOLVE,
+                    "{}: a row for this code names the message's culprit",
+                    stringify!($name)
+                ),
+            }
             $check;
             connman::shutdown().unwrap();
         }
     };
+}
+
+/// This thread's `connman_last_error_message()`.
+fn last_message() -> String {
+    // SAFETY: never NULL; valid until the next call on this thread.
+    unsafe { CStr::from_ptr(connman_last_error_message()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// connman_connect with one thing changed from a valid call; `out` must stay.
@@ -260,35 +291,35 @@ fn connect_opts(f: impl FnOnce(&mut connman_options)) -> connman_result {
 }
 
 // connman_connect
-row!(connect__host_null: CONNMAN_ERR_INVALID_ARGUMENT, connect_with(80, null(), &null_handler(), null()));
-row!(connect__host_empty: CONNMAN_ERR_INVALID_ARGUMENT, connect_with(80, p(b"\0"), &null_handler(), null()));
-row!(connect__host_254_bytes: CONNMAN_ERR_INVALID_ARGUMENT, connect_with(80, p(&long(254)), &null_handler(), null()));
-row!(connect__host_1_MiB: CONNMAN_ERR_INVALID_ARGUMENT, connect_with(80, p(&long(MIB)), &null_handler(), null()));
-row!(connect__host_not_utf8: CONNMAN_ERR_INVALID_ARGUMENT, connect_with(80, p(NON_UTF8), &null_handler(), null()));
-row!(connect__host_253_bytes_unresolvable: CONNMAN_ERR_RESOLVE, connect_with(80, p(&long(253)), &null_handler(), null()));
-row!(connect__host_unresolvable: CONNMAN_ERR_RESOLVE, connect_with(80, p(b"no-such-host.invalid\0"), &null_handler(), null()));
-row!(connect__host_with_space: CONNMAN_ERR_RESOLVE, connect_with(80, p(b"127.0.0.1 \0"), &null_handler(), null()));
-row!(connect__port_0: CONNMAN_ERR_INVALID_ARGUMENT, connect_with(0, p(LOOP), &null_handler(), null()));
-row!(connect__handler_null: CONNMAN_ERR_INVALID_ARGUMENT, connect_with(80, p(LOOP), null(), null()));
-row!(connect__handler_misaligned: CONNMAN_ERR_INVALID_ARGUMENT, connect_with(80, p(LOOP), misaligned(&mut [0; 8]), null()));
-row!(connect__options_misaligned: CONNMAN_ERR_INVALID_ARGUMENT, connect_with(80, p(LOOP), &null_handler(), misaligned(&mut [0; 8])));
-row!(connect__out_null: CONNMAN_ERR_INVALID_ARGUMENT, connman_connect(80, p(LOOP), &null_handler(), null(), null_mut()));
-row!(connect__out_misaligned: CONNMAN_ERR_INVALID_ARGUMENT, connman_connect(80, p(LOOP), &null_handler(), null(), misaligned(&mut [0; 8])));
-row!(connect__options_backoff_initial_0: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.backoff_initial_ms = 0));
-row!(connect__options_backoff_max_below_initial: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| { o.backoff_initial_ms = 500; o.backoff_max_ms = 499 }));
-row!(connect__options_connect_timeout_0: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.connect_timeout_ms = 0));
-row!(connect__options_send_queue_limit_0: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.send_queue_limit = 0));
-row!(connect__options_send_queue_limit_over_1_GiB: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.send_queue_limit = (1 << 30) + 1));
-row!(connect__options_send_queue_limit_u32_max: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.send_queue_limit = u32::MAX));
-row!(connect__options_keepalive_idle_over_32767_s: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.keepalive_idle_ms = 32_767_001));
-row!(connect__options_keepalive_interval_0: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.keepalive_interval_ms = 0));
-row!(connect__options_keepalive_interval_over_32767_s: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.keepalive_interval_ms = u32::MAX));
-row!(connect__options_keepalive_count_0: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.keepalive_count = 0));
-row!(connect__options_keepalive_count_128: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.keepalive_count = 128));
-row!(connect__options_nodelay_2: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.nodelay = 2));
+row!(connect__host_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: host is NULL", connect_with(80, null(), &null_handler(), null()));
+row!(connect__host_empty: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: host is empty", connect_with(80, p(b"\0"), &null_handler(), null()));
+row!(connect__host_254_bytes: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: host must be at most 253 bytes, got 254", connect_with(80, p(&long(254)), &null_handler(), null()));
+row!(connect__host_1_MiB: CONNMAN_ERR_INVALID_ARGUMENT, "host must be at most 253 bytes, got 1048576", connect_with(80, p(&long(MIB)), &null_handler(), null()));
+row!(connect__host_not_utf8: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: host is not UTF-8 (invalid byte at offset 0)", connect_with(80, p(NON_UTF8), &null_handler(), null()));
+row!(connect__host_253_bytes_unresolvable: CONNMAN_ERR_RESOLVE, "connman_connect: aaaaaaaaaa", connect_with(80, p(&long(253)), &null_handler(), null()));
+row!(connect__host_unresolvable: CONNMAN_ERR_RESOLVE, "connman_connect: no-such-host.invalid:80: ", connect_with(80, p(b"no-such-host.invalid\0"), &null_handler(), null()));
+row!(connect__host_with_space: CONNMAN_ERR_RESOLVE, "connman_connect: 127.0.0.1 :80: ", connect_with(80, p(b"127.0.0.1 \0"), &null_handler(), null()));
+row!(connect__port_0: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: port must be 1 to 65535, got 0", connect_with(0, p(LOOP), &null_handler(), null()));
+row!(connect__handler_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: handler is NULL", connect_with(80, p(LOOP), null(), null()));
+row!(connect__handler_misaligned: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: handler is not aligned", connect_with(80, p(LOOP), misaligned(&mut [0; 8]), null()));
+row!(connect__options_misaligned: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: options is not aligned", connect_with(80, p(LOOP), &null_handler(), misaligned(&mut [0; 8])));
+row!(connect__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: out is NULL", connman_connect(80, p(LOOP), &null_handler(), null(), null_mut()));
+row!(connect__out_misaligned: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: out is not aligned", connman_connect(80, p(LOOP), &null_handler(), null(), misaligned(&mut [0; 8])));
+row!(connect__options_backoff_initial_0: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: options.backoff_initial_ms must be at least 1, got 0", connect_opts(|o| o.backoff_initial_ms = 0));
+row!(connect__options_backoff_max_below_initial: CONNMAN_ERR_INVALID_ARGUMENT, "options.backoff_max_ms must be at least backoff_initial_ms (500), got 499", connect_opts(|o| { o.backoff_initial_ms = 500; o.backoff_max_ms = 499 }));
+row!(connect__options_connect_timeout_0: CONNMAN_ERR_INVALID_ARGUMENT, "options.connect_timeout_ms must be at least 1, got 0", connect_opts(|o| o.connect_timeout_ms = 0));
+row!(connect__options_send_queue_limit_0: CONNMAN_ERR_INVALID_ARGUMENT, "options.send_queue_limit must be 1 to 1073741824, got 0", connect_opts(|o| o.send_queue_limit = 0));
+row!(connect__options_send_queue_limit_over_1_GiB: CONNMAN_ERR_INVALID_ARGUMENT, "options.send_queue_limit must be 1 to 1073741824, got 1073741825", connect_opts(|o| o.send_queue_limit = (1 << 30) + 1));
+row!(connect__options_send_queue_limit_u32_max: CONNMAN_ERR_INVALID_ARGUMENT, "options.send_queue_limit must be 1 to 1073741824, got 4294967295", connect_opts(|o| o.send_queue_limit = u32::MAX));
+row!(connect__options_keepalive_idle_over_32767_s: CONNMAN_ERR_INVALID_ARGUMENT, "options.keepalive_idle_ms must be 1 to 32767000, got 32767001", connect_opts(|o| o.keepalive_idle_ms = 32_767_001));
+row!(connect__options_keepalive_interval_0: CONNMAN_ERR_INVALID_ARGUMENT, "options.keepalive_interval_ms must be 1 to 32767000, got 0", connect_opts(|o| o.keepalive_interval_ms = 0));
+row!(connect__options_keepalive_interval_over_32767_s: CONNMAN_ERR_INVALID_ARGUMENT, "options.keepalive_interval_ms must be 1 to 32767000, got 4294967295", connect_opts(|o| o.keepalive_interval_ms = u32::MAX));
+row!(connect__options_keepalive_count_0: CONNMAN_ERR_INVALID_ARGUMENT, "options.keepalive_count must be 1 to 127, got 0", connect_opts(|o| o.keepalive_count = 0));
+row!(connect__options_keepalive_count_128: CONNMAN_ERR_INVALID_ARGUMENT, "options.keepalive_count must be 1 to 127, got 128", connect_opts(|o| o.keepalive_count = 128));
+row!(connect__options_nodelay_2: CONNMAN_ERR_INVALID_ARGUMENT, "options.nodelay must be 0 or 1, got 2", connect_opts(|o| o.nodelay = 2));
 row!(connect__options_keepalive_off_ignores_interval_and_count: CONNMAN_OK, connect_opts(|o| { o.keepalive_idle_ms = 0; o.keepalive_interval_ms = 0; o.keepalive_count = 0 }));
-row!(connect__options_healthy_after_0: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.healthy_after_ms = 0));
-row!(connect__options_user_timeout_over_i32_max: CONNMAN_ERR_INVALID_ARGUMENT, connect_opts(|o| o.user_timeout_ms = i32::MAX as u32 + 1));
+row!(connect__options_healthy_after_0: CONNMAN_ERR_INVALID_ARGUMENT, "options.healthy_after_ms must be at least 1, got 0", connect_opts(|o| o.healthy_after_ms = 0));
+row!(connect__options_user_timeout_over_i32_max: CONNMAN_ERR_INVALID_ARGUMENT, "options.user_timeout_ms must be at most 2147483647, got 2147483648", connect_opts(|o| o.user_timeout_ms = i32::MAX as u32 + 1));
 row!(connect__options_largest_timeouts: CONNMAN_OK, connect_opts(|o| { o.backoff_max_ms = u32::MAX; o.connect_timeout_ms = u32::MAX; o.idle_timeout_ms = u32::MAX; o.healthy_after_ms = u32::MAX; o.user_timeout_ms = i32::MAX as u32 }));
 row!(connect__options_null_means_defaults: CONNMAN_OK, connect_with(80, p(LOOP), &null_handler(), null()));
 row!(connect__host_bracketed_ipv6: CONNMAN_OK, connect_with(80, p(b"[::1]\0"), &null_handler(), null()));
@@ -300,12 +331,12 @@ fn get_connection(port: u16, host: *const c_char) -> connman_result {
     assert_eq!(out, CONN_S);
     rc
 }
-row!(get_connection__host_null: CONNMAN_ERR_INVALID_ARGUMENT, get_connection(80, null()));
-row!(get_connection__host_empty: CONNMAN_ERR_INVALID_ARGUMENT, get_connection(80, p(b"\0")));
-row!(get_connection__host_1_MiB: CONNMAN_ERR_INVALID_ARGUMENT, get_connection(80, p(&long(MIB))));
-row!(get_connection__host_not_utf8: CONNMAN_ERR_INVALID_ARGUMENT, get_connection(80, p(NON_UTF8)));
-row!(get_connection__port_0: CONNMAN_ERR_INVALID_ARGUMENT, get_connection(0, p(LOOP)));
-row!(get_connection__out_null: CONNMAN_ERR_INVALID_ARGUMENT, connman_get_connection(80, p(LOOP), null_mut()));
+row!(get_connection__host_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_get_connection: host is NULL", get_connection(80, null()));
+row!(get_connection__host_empty: CONNMAN_ERR_INVALID_ARGUMENT, "connman_get_connection: host is empty", get_connection(80, p(b"\0")));
+row!(get_connection__host_1_MiB: CONNMAN_ERR_INVALID_ARGUMENT, "connman_get_connection: host must be at most 253 bytes, got 1048576", get_connection(80, p(&long(MIB))));
+row!(get_connection__host_not_utf8: CONNMAN_ERR_INVALID_ARGUMENT, "connman_get_connection: host is not UTF-8", get_connection(80, p(NON_UTF8)));
+row!(get_connection__port_0: CONNMAN_ERR_INVALID_ARGUMENT, "connman_get_connection: port must be 1 to 65535, got 0", get_connection(0, p(LOOP)));
+row!(get_connection__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_get_connection: out is NULL", connman_get_connection(80, p(LOOP), null_mut()));
 row!(get_connection__unknown: CONNMAN_ERR_NOT_FOUND, get_connection(9, p(LOOP)));
 row!(get_connection__closed_connection: CONNMAN_ERR_NOT_FOUND, {
     let (conn, _) = stale();
@@ -329,15 +360,15 @@ fn conn_from_fd(fd: c_int) -> connman_result {
     assert_eq!(out, CONN_S);
     rc
 }
-row!(conn_from_fd__fd_minus_1: CONNMAN_ERR_INVALID_ARGUMENT, conn_from_fd(-1));
-row!(conn_from_fd__fd_int_min: CONNMAN_ERR_INVALID_ARGUMENT, conn_from_fd(c_int::MIN));
-row!(conn_from_fd__out_null: CONNMAN_ERR_INVALID_ARGUMENT, connman_conn_from_fd(0, null_mut()));
+row!(conn_from_fd__fd_minus_1: CONNMAN_ERR_INVALID_ARGUMENT, "connman_conn_from_fd: fd must not be negative, got -1", conn_from_fd(-1));
+row!(conn_from_fd__fd_int_min: CONNMAN_ERR_INVALID_ARGUMENT, "connman_conn_from_fd: fd must not be negative, got -2147483648", conn_from_fd(c_int::MIN));
+row!(conn_from_fd__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_conn_from_fd: out is NULL", connman_conn_from_fd(0, null_mut()));
 row!(conn_from_fd__not_a_connman_fd: CONNMAN_ERR_NOT_FOUND, conn_from_fd(0));
 row!(conn_from_fd__fd_int_max: CONNMAN_ERR_NOT_FOUND, conn_from_fd(c_int::MAX));
 row!(conn_from_fd__fd_of_closed_connection: CONNMAN_ERR_NOT_FOUND, conn_from_fd(stale().1));
 
 // connman_send
-row!(send__data_null_len_5: CONNMAN_ERR_INVALID_ARGUMENT, {
+row!(send__data_null_len_5: CONNMAN_ERR_INVALID_ARGUMENT, "connman_send: data is NULL but len is 5", {
     let (_srv, conn) = live(None);
     connman_send(conn, null(), 5)
 });
@@ -345,7 +376,7 @@ row!(send__data_null_len_0_connected: CONNMAN_OK, {
     let (_srv, conn) = live(None);
     connman_send(conn, null(), 0)
 });
-row!(send__len_over_isize_max: CONNMAN_ERR_INVALID_ARGUMENT, {
+row!(send__len_over_isize_max: CONNMAN_ERR_INVALID_ARGUMENT, "connman_send: len 18446744073709551615 is too large", {
     let (_srv, conn) = live(None);
     connman_send(conn, b"x".as_ptr(), usize::MAX)
 });
@@ -408,11 +439,11 @@ row!(disconnect__twice: CONNMAN_ERR_CLOSED, {
 });
 
 // connman_get_stats
-row!(get_stats__out_null: CONNMAN_ERR_INVALID_ARGUMENT, {
+row!(get_stats__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_get_stats: out is NULL", {
     let (_srv, conn) = live(None);
     connman_get_stats(conn, null_mut())
 });
-row!(get_stats__out_misaligned: CONNMAN_ERR_INVALID_ARGUMENT, {
+row!(get_stats__out_misaligned: CONNMAN_ERR_INVALID_ARGUMENT, "connman_get_stats: out is not aligned", {
     let (_srv, conn) = live(None);
     connman_get_stats(conn, misaligned(&mut [0; 8]))
 });
@@ -495,14 +526,14 @@ fn pool_create(name: *const c_char, factory: connman_handler_factory) -> connman
     }
     rc
 }
-row!(pool_create__name_null: CONNMAN_ERR_INVALID_ARGUMENT, pool_create(null(), Some(ok_factory)));
-row!(pool_create__name_empty: CONNMAN_ERR_INVALID_ARGUMENT, pool_create(p(b"\0"), Some(ok_factory)));
-row!(pool_create__name_256_bytes: CONNMAN_ERR_INVALID_ARGUMENT, pool_create(p(&long(256)), Some(ok_factory)));
+row!(pool_create__name_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_create: name is NULL", pool_create(null(), Some(ok_factory)));
+row!(pool_create__name_empty: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_create: name is empty", pool_create(p(b"\0"), Some(ok_factory)));
+row!(pool_create__name_256_bytes: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_create: name must be at most 255 bytes, got 256", pool_create(p(&long(256)), Some(ok_factory)));
 row!(pool_create__name_255_bytes: CONNMAN_OK, pool_create(p(&long(255)), Some(ok_factory)));
-row!(pool_create__name_1_MiB: CONNMAN_ERR_INVALID_ARGUMENT, pool_create(p(&long(MIB)), Some(ok_factory)));
-row!(pool_create__name_not_utf8: CONNMAN_ERR_INVALID_ARGUMENT, pool_create(p(NON_UTF8), Some(ok_factory)));
-row!(pool_create__factory_null: CONNMAN_ERR_INVALID_ARGUMENT, pool_create(p(b"f\0"), None));
-row!(pool_create__out_null: CONNMAN_ERR_INVALID_ARGUMENT, connman_pool_create(p(b"f\0"), Some(ok_factory), null_mut(), null_mut()));
+row!(pool_create__name_1_MiB: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_create: name must be at most 255 bytes, got 1048576", pool_create(p(&long(MIB)), Some(ok_factory)));
+row!(pool_create__name_not_utf8: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_create: name is not UTF-8", pool_create(p(NON_UTF8), Some(ok_factory)));
+row!(pool_create__factory_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_create: factory is NULL", pool_create(p(b"f\0"), None));
+row!(pool_create__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_create: out is NULL", connman_pool_create(p(b"f\0"), Some(ok_factory), null_mut(), null_mut()));
 row!(pool_create__duplicate_name: CONNMAN_ERR_EXISTS, {
     create_pool("dup", Some(ok_factory));
     pool_create(p(b"dup\0"), Some(ok_factory))
@@ -528,12 +559,12 @@ fn pool_find(name: *const c_char) -> connman_result {
     assert_eq!(out, POOL_S);
     rc
 }
-row!(pool_find__name_null: CONNMAN_ERR_INVALID_ARGUMENT, pool_find(null()));
-row!(pool_find__name_empty: CONNMAN_ERR_INVALID_ARGUMENT, pool_find(p(b"\0")));
-row!(pool_find__name_1_MiB: CONNMAN_ERR_INVALID_ARGUMENT, pool_find(p(&long(MIB))));
-row!(pool_find__name_not_utf8: CONNMAN_ERR_INVALID_ARGUMENT, pool_find(p(NON_UTF8)));
+row!(pool_find__name_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_find: name is NULL", pool_find(null()));
+row!(pool_find__name_empty: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_find: name is empty", pool_find(p(b"\0")));
+row!(pool_find__name_1_MiB: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_find: name must be at most 255 bytes, got 1048576", pool_find(p(&long(MIB))));
+row!(pool_find__name_not_utf8: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_find: name is not UTF-8", pool_find(p(NON_UTF8)));
 row!(pool_find__unknown: CONNMAN_ERR_NOT_FOUND, pool_find(p(b"nope\0")));
-row!(pool_find__out_null: CONNMAN_ERR_INVALID_ARGUMENT, {
+row!(pool_find__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_find: out is NULL", {
     create_pool("there", Some(ok_factory));
     connman_pool_find(p(b"there\0"), null_mut())
 });
@@ -561,17 +592,17 @@ fn fresh_pool() -> connman_pool {
 }
 row!(pool_add__pool_id_0: CONNMAN_ERR_NOT_FOUND, pool_add(connman_pool { id: 0 }, 80, p(LOOP), null()));
 row!(pool_add__stale_pool: CONNMAN_ERR_NOT_FOUND, pool_add(stale_pool(), 80, p(LOOP), null()));
-row!(pool_add__host_null: CONNMAN_ERR_INVALID_ARGUMENT, pool_add(fresh_pool(), 80, null(), null()));
-row!(pool_add__host_1_MiB: CONNMAN_ERR_INVALID_ARGUMENT, pool_add(fresh_pool(), 80, p(&long(MIB)), null()));
-row!(pool_add__host_not_utf8: CONNMAN_ERR_INVALID_ARGUMENT, pool_add(fresh_pool(), 80, p(NON_UTF8), null()));
-row!(pool_add__port_0: CONNMAN_ERR_INVALID_ARGUMENT, pool_add(fresh_pool(), 0, p(LOOP), null()));
-row!(pool_add__bad_options: CONNMAN_ERR_INVALID_ARGUMENT, {
+row!(pool_add__host_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_add: host is NULL", pool_add(fresh_pool(), 80, null(), null()));
+row!(pool_add__host_1_MiB: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_add: host must be at most 253 bytes, got 1048576", pool_add(fresh_pool(), 80, p(&long(MIB)), null()));
+row!(pool_add__host_not_utf8: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_add: host is not UTF-8", pool_add(fresh_pool(), 80, p(NON_UTF8), null()));
+row!(pool_add__port_0: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_add: port must be 1 to 65535, got 0", pool_add(fresh_pool(), 0, p(LOOP), null()));
+row!(pool_add__bad_options: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_add: options.", {
     let mut o = defaults();
     o.connect_timeout_ms = 0;
     pool_add(fresh_pool(), 80, p(LOOP), &o)
 });
-row!(pool_add__index_out_null: CONNMAN_ERR_INVALID_ARGUMENT, connman_pool_add(fresh_pool(), 80, p(LOOP), null(), null_mut()));
-row!(pool_add__host_unresolvable: CONNMAN_ERR_RESOLVE, pool_add(fresh_pool(), 80, p(b"no-such-host.invalid\0"), null()));
+row!(pool_add__index_out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_add: index_out is NULL", connman_pool_add(fresh_pool(), 80, p(LOOP), null(), null_mut()));
+row!(pool_add__host_unresolvable: CONNMAN_ERR_RESOLVE, "connman_pool_add: no-such-host.invalid:80: ", pool_add(fresh_pool(), 80, p(b"no-such-host.invalid\0"), null()));
 row!(pool_add__factory_refuses: CONNMAN_ERR_FACTORY, pool_add(create_pool("refuse", Some(refusing_factory)), 80, p(LOOP), null()));
 row!(pool_add__from_inside_its_own_factory: CONNMAN_OK, {
     // ctx points at the pool's id, known once the pool exists.
@@ -601,15 +632,15 @@ row!(pool_add__after_pool_disconnect_released: CONNMAN_ERR_NOT_FOUND, {
 });
 
 // connman_pool_size, connman_pool_get_stats
-row!(pool_size__out_null: CONNMAN_ERR_INVALID_ARGUMENT, connman_pool_size(fresh_pool(), null_mut()));
-row!(pool_size__out_misaligned: CONNMAN_ERR_INVALID_ARGUMENT, connman_pool_size(fresh_pool(), misaligned(&mut [0; 8])));
+row!(pool_size__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_size: out is NULL", connman_pool_size(fresh_pool(), null_mut()));
+row!(pool_size__out_misaligned: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_size: out is not aligned", connman_pool_size(fresh_pool(), misaligned(&mut [0; 8])));
 row!(pool_size__stale_pool: CONNMAN_ERR_NOT_FOUND, {
     let mut n = USIZE_S;
     let rc = connman_pool_size(stale_pool(), &mut n);
     assert_eq!(n, USIZE_S);
     rc
 });
-row!(pool_get_stats__out_null: CONNMAN_ERR_INVALID_ARGUMENT, connman_pool_get_stats(fresh_pool(), null_mut()));
+row!(pool_get_stats__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_get_stats: out is NULL", connman_pool_get_stats(fresh_pool(), null_mut()));
 row!(pool_get_stats__stale_pool: CONNMAN_ERR_NOT_FOUND, {
     let mut s = PSTATS_S;
     let rc = connman_pool_get_stats(stale_pool(), &mut s);
@@ -655,7 +686,7 @@ row!(pool_get_connection__index_eq_size: CONNMAN_ERR_NOT_FOUND, get_fd(pool_with
 row!(pool_get_connection__index_size_max: CONNMAN_ERR_NOT_FOUND, get_fd(pool_with_member("i").1, usize::MAX));
 row!(pool_get_connection__empty_pool: CONNMAN_ERR_NOT_FOUND, get_fd(fresh_pool(), 0));
 row!(pool_get_connection__stale_pool: CONNMAN_ERR_NOT_FOUND, get_fd(stale_pool(), 0));
-row!(pool_get_connection__out_null: CONNMAN_ERR_INVALID_ARGUMENT, connman_pool_get_connection(pool_with_member("i").1, 0, null_mut()));
+row!(pool_get_connection__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_get_connection: fd_out is NULL", connman_pool_get_connection(pool_with_member("i").1, 0, null_mut()));
 row!(pool_get_connection__closed_member: CONNMAN_ERR_CLOSED, get_fd(closed_member().1, 0));
 row!(pool_get_connection__valid: CONNMAN_OK, {
     let (_srv, pool) = pool_with_member("ok");
@@ -669,7 +700,7 @@ row!(pool_get_connection__valid: CONNMAN_OK, {
 row!(pool_get_handler__index_eq_size: CONNMAN_ERR_NOT_FOUND, get_ctx(pool_with_member("i").1, 1));
 row!(pool_get_handler__index_size_max: CONNMAN_ERR_NOT_FOUND, get_ctx(pool_with_member("i").1, usize::MAX));
 row!(pool_get_handler__stale_pool: CONNMAN_ERR_NOT_FOUND, get_ctx(stale_pool(), 0));
-row!(pool_get_handler__out_null: CONNMAN_ERR_INVALID_ARGUMENT, connman_pool_get_handler(pool_with_member("i").1, 0, null_mut()));
+row!(pool_get_handler__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_get_handler: ctx_out is NULL", connman_pool_get_handler(pool_with_member("i").1, 0, null_mut()));
 row!(pool_get_handler__closed_member: CONNMAN_ERR_CLOSED, get_ctx(closed_member().1, 0));
 row!(pool_get_handler__valid_gives_the_factory_ctx: CONNMAN_OK, {
     let (_srv, pool) = pool_with_member("ctx");
@@ -687,7 +718,7 @@ row!(pool_get_handler__pool_made_by_the_rust_api: CONNMAN_ERR_NOT_FOUND, {
 row!(pool_conn__index_eq_size: CONNMAN_ERR_NOT_FOUND, get_conn(pool_with_member("i").1, 1));
 row!(pool_conn__index_size_max: CONNMAN_ERR_NOT_FOUND, get_conn(pool_with_member("i").1, usize::MAX));
 row!(pool_conn__stale_pool: CONNMAN_ERR_NOT_FOUND, get_conn(stale_pool(), 0));
-row!(pool_conn__out_null: CONNMAN_ERR_INVALID_ARGUMENT, connman_pool_conn(pool_with_member("i").1, 0, null_mut()));
+row!(pool_conn__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_conn: out is NULL", connman_pool_conn(pool_with_member("i").1, 0, null_mut()));
 row!(pool_conn__closed_member_gives_a_stale_handle: CONNMAN_OK, {
     let (_srv, pool) = closed_member();
     let mut m = CONN_S;
@@ -705,7 +736,7 @@ fn next(pool: connman_pool) -> connman_result {
     }
     rc
 }
-row!(pool_next__out_null: CONNMAN_ERR_INVALID_ARGUMENT, connman_pool_next(pool_with_member("n").1, null_mut()));
+row!(pool_next__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_next: out is NULL", connman_pool_next(pool_with_member("n").1, null_mut()));
 row!(pool_next__empty_pool: CONNMAN_ERR_NOT_CONNECTED, next(fresh_pool()));
 row!(pool_next__no_member_connected: CONNMAN_ERR_NOT_CONNECTED, {
     let (mut srv, pool) = pool_with_member("down");
@@ -746,6 +777,154 @@ row!(pool_disconnect__twice_empty_pool_released_at_once: CONNMAN_ERR_NOT_FOUND, 
     assert_eq!(connman_pool_disconnect(pool), CONNMAN_OK);
     connman_pool_disconnect(pool)
 });
+
+// Version 2: options fields and reserved space
+row!(connect__options_reserved_nonzero: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect: connman_options.reserved[16] is 7: a field this libconnman", connect_opts(|o| o.reserved[16] = 7));
+row!(connect__options_resolve_in_background_2: CONNMAN_ERR_INVALID_ARGUMENT, "options.resolve_in_background must be 0 or 1, got 2", connect_opts(|o| o.resolve_in_background = 2));
+row!(connect__options_send_while_reconnecting_over_1_GiB: CONNMAN_ERR_INVALID_ARGUMENT, "options.send_while_reconnecting must be 0 to 1073741824, got 1073741825", connect_opts(|o| o.send_while_reconnecting = (1 << 30) + 1));
+row!(connect__options_zeroed: CONNMAN_ERR_INVALID_ARGUMENT, "options.backoff_initial_ms must be at least 1, got 0", {
+    // SAFETY: connman_options is plain old data; all-zero is a valid value.
+    let o: connman_options = unsafe { std::mem::zeroed() };
+    connect_with(80, p(LOOP), &null_handler(), &o)
+});
+row!(connect__resolve_in_background_unresolvable_returns_at_once: CONNMAN_OK, {
+    let h = null_handler();
+    let mut o = defaults();
+    o.resolve_in_background = 1;
+    let mut out = CONN_S;
+    let rc = connman_connect(80, p(b"no-such-host.invalid\0"), &h, &o, &mut out);
+    assert!(wait_until(|| stats(out).is_some_and(|s| s.last_resolve_error != 0)));
+    rc
+});
+
+// connman_connect_unix, connman_get_connection_unix, connman_pool_add_unix
+fn connect_unix(path: *const c_char) -> connman_result {
+    let mut out = CONN_S;
+    let rc = connman_connect_unix(path, &null_handler(), null(), &mut out);
+    if rc != CONNMAN_OK {
+        assert_eq!(out, CONN_S, "out-parameter written on error");
+    }
+    rc
+}
+row!(connect_unix__path_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect_unix: path is NULL", connect_unix(null()));
+row!(connect_unix__path_empty: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect_unix: path is empty", connect_unix(p(b"\0")));
+row!(connect_unix__path_108_bytes: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect_unix: path must be at most 107 bytes", connect_unix(p(&long(108))));
+row!(connect_unix__path_1_MiB: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect_unix: path must be at most 107 bytes (after the '@' of an abstract name), got 1048576", connect_unix(p(&long(MIB))));
+row!(connect_unix__abstract_name_108_bytes: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect_unix: path must be at most 107 bytes (after the '@'", {
+    let mut v = long(108);
+    v[0] = b'@';
+    let mut w = vec![b'@'];
+    w.extend_from_slice(&v[..108]);
+    w.push(0);
+    connect_unix(p(&w))
+});
+row!(connect_unix__path_not_utf8: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect_unix: path is not UTF-8", connect_unix(p(NON_UTF8)));
+row!(connect_unix__handler_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect_unix: handler is NULL", {
+    let mut out = CONN_S;
+    connman_connect_unix(p(b"/tmp/x.sock\0"), null(), null(), &mut out)
+});
+row!(connect_unix__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_connect_unix: out is NULL", connman_connect_unix(p(b"/tmp/x.sock\0"), &null_handler(), null(), null_mut()));
+row!(connect_unix__path_107_bytes_missing_is_retried: CONNMAN_OK, connect_unix(p(&long(107))));
+row!(get_connection_unix__path_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_get_connection_unix: path is NULL", {
+    let mut out = CONN_S;
+    connman_get_connection_unix(null(), &mut out)
+});
+row!(get_connection_unix__out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_get_connection_unix: out is NULL", connman_get_connection_unix(p(b"/tmp/x.sock\0"), null_mut()));
+row!(get_connection_unix__unknown: CONNMAN_ERR_NOT_FOUND, {
+    let mut out = CONN_S;
+    connman_get_connection_unix(p(b"/tmp/no-such.sock\0"), &mut out)
+});
+row!(pool_add_unix__path_empty: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_add_unix: path is empty", {
+    let mut idx = USIZE_S;
+    let rc = connman_pool_add_unix(fresh_pool(), p(b"\0"), null(), &mut idx);
+    assert_eq!(idx, USIZE_S);
+    rc
+});
+row!(pool_add_unix__index_out_null: CONNMAN_ERR_INVALID_ARGUMENT, "connman_pool_add_unix: index_out is NULL", connman_pool_add_unix(fresh_pool(), p(b"/tmp/x.sock\0"), null(), null_mut()));
+
+// connman_configure, connman_event_fd, connman_dispatch
+fn config_with(f: impl FnOnce(&mut connman_config)) -> connman_result {
+    let mut c = connman_config_default();
+    f(&mut c);
+    connman_configure(&c)
+}
+row!(configure__threads_65: CONNMAN_ERR_INVALID_ARGUMENT, "connman_configure: config.threads must be at most 64, got 65", config_with(|c| c.threads = 65));
+row!(configure__reserved_nonzero: CONNMAN_ERR_INVALID_ARGUMENT, "connman_configure: connman_config.reserved[0] is 1", config_with(|c| c.reserved[0] = 1));
+row!(configure__misaligned: CONNMAN_ERR_INVALID_ARGUMENT, "connman_configure: config is not aligned", connman_configure(misaligned(&mut [0; 8])));
+row!(configure__null_means_defaults: CONNMAN_OK, connman_configure(null()));
+row!(configure__while_running: CONNMAN_ERR_STATE, {
+    let (_srv, _conn) = live(None);
+    config_with(|c| c.threads = 2)
+});
+row!(event_fd__not_embedded_is_minus_one: CONNMAN_OK, {
+    assert_eq!(connman_event_fd(), -1);
+    assert!(last_message().contains("connman_event_fd: connman_event_fd is for embedded mode"));
+    CONNMAN_OK
+});
+row!(dispatch__not_embedded: CONNMAN_ERR_STATE, connman_dispatch());
+row!(dispatch__embedded_before_start_is_harmless: CONNMAN_OK, {
+    assert_eq!(config_with(|c| c.threads = 0), CONNMAN_OK);
+    let rc = connman_dispatch();
+    assert_eq!(connman_configure(null()), CONNMAN_OK);
+    rc
+});
+
+// connman_set_log
+row!(set_log__max_level_5: CONNMAN_ERR_INVALID_ARGUMENT, "connman_set_log: max_level must be 0 to 4", connman_set_log(None, null_mut(), 5));
+row!(set_log__max_level_negative: CONNMAN_ERR_INVALID_ARGUMENT, "connman_set_log: max_level must be 0 to 4 (CONNMAN_LOG_DEBUG), got -1", connman_set_log(None, null_mut(), -1));
+row!(set_log__default_back: CONNMAN_OK, connman_set_log(None, null_mut(), CONNMAN_LOG_ERROR));
+
+/// Messages are per thread: two threads failing differently each see their own.
+#[test]
+fn last_error_messages_are_per_thread() {
+    let _s = serial();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let run = |port: u16, want: &'static str| {
+        let b = barrier.clone();
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                assert_ne!(
+                    connect_with(port, p(LOOP), &null_handler(), null()),
+                    CONNMAN_OK
+                );
+                b.wait();
+                assert!(
+                    last_message().contains(want),
+                    "{:?} lacks {want:?}",
+                    last_message()
+                );
+                b.wait();
+            }
+        })
+    };
+    let a = run(0, "port must be 1 to 65535, got 0");
+    let b = {
+        let b = barrier.clone();
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                assert_ne!(connect_opts(|o| o.keepalive_count = 0), CONNMAN_OK);
+                b.wait();
+                assert!(
+                    last_message().contains("keepalive_count"),
+                    "{:?}",
+                    last_message()
+                );
+                b.wait();
+            }
+        })
+    };
+    a.join().unwrap();
+    b.join().unwrap();
+    // A successful call leaves the message as it was.
+    assert_ne!(
+        connect_with(0, p(LOOP), &null_handler(), null()),
+        CONNMAN_OK
+    );
+    let before = last_message();
+    assert_eq!(connman_disconnect_all(), CONNMAN_OK);
+    assert_eq!(last_message(), before);
+    connman::shutdown().unwrap();
+}
 
 /// Sanity: the process survived everything above, and nothing leaked a thread.
 #[test]

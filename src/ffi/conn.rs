@@ -100,7 +100,7 @@ pub extern "C" fn connman_connect_unix(
     out: *mut connman_conn,
 ) -> connman_result {
     ffi_guard!("connman_connect_unix", {
-        let path = check::c_str("path", path, CONNMAN_MAX_UNIX_PATH_LEN + 1)?;
+        let path = check::c_str("path", path, usize::MAX)?;
         let handler = *check::input("handler", handler)?;
         let opts = self::options(options)?;
         let out = check::out("out", out)?;
@@ -118,7 +118,7 @@ pub extern "C" fn connman_get_connection_unix(
     out: *mut connman_conn,
 ) -> connman_result {
     ffi_guard!("connman_get_connection_unix", {
-        let path = check::c_str("path", path, CONNMAN_MAX_UNIX_PATH_LEN + 1)?;
+        let path = check::c_str("path", path, usize::MAX)?;
         let out = check::out("out", out)?;
         let c = crate::get_connection_unix(path)?;
         out.write(connman_conn { id: c.id() });

@@ -39,7 +39,7 @@ pub extern "C" fn connman_pool_create(
 ) -> connman_result {
     ffi_guard!("connman_pool_create", {
         let name = check::c_str("name", name, CONNMAN_MAX_POOL_NAME_LEN)?;
-        let f = factory.ok_or(Error::InvalidArgument)?;
+        let f = factory.ok_or_else(|| Error::invalid(format_args!("factory is NULL")))?;
         let out = check::out("out", out)?;
         let ctx = FactoryCtx(factory_ctx);
         let make = move |index: usize| -> crate::Result<Arc<dyn Handler>> {
@@ -116,7 +116,7 @@ pub extern "C" fn connman_pool_add_unix(
     index_out: *mut usize,
 ) -> connman_result {
     ffi_guard!("connman_pool_add_unix", {
-        let path = check::c_str("path", path, CONNMAN_MAX_UNIX_PATH_LEN + 1)?;
+        let path = check::c_str("path", path, usize::MAX)?;
         let opts = self::options(options)?;
         let out = check::out("index_out", index_out)?;
         let i = self::pool(pool).add_unix(path, &opts)?;
