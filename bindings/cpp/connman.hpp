@@ -16,11 +16,16 @@
 //   The wrapper keeps the handler alive until its on_close has run, so it may
 //   outlive the Connection that opened it: after the destructor has returned,
 //   no callback but on_close starts (it runs on the library thread, soon after).
-// - Callbacks run on the library's single thread (see connman.h); an exception
-//   escaping one is caught, reported on stderr and the connection goes on.
+// - Callbacks run on the library's thread (or threads, or, in embedded mode, the
+//   thread calling connman::Loop::dispatch; see connman.h); an exception escaping
+//   one is caught, logged (connman's log, ERROR) and the connection goes on.
 // - Errors are thrown as connman::Error, which carries the connman_result code
-//   and connman_strerror's text. try_send / try_next return the code instead,
-//   for the expected failures of a hot path (NOT_CONNECTED, WOULD_BLOCK).
+//   and connman_last_error_message's text (which argument, which value, why).
+//   try_send / try_next return the code instead, for the expected failures of a
+//   hot path (NOT_CONNECTED, WOULD_BLOCK).
+// - Running on your own loop: connman::Loop (embedded mode: fd() to watch,
+//   dispatch() when it is readable); more threads: connman::configure({threads}).
+// - Logging: connman::set_log(std::function<void(LogLevel, ConnRef, string_view)>).
 #ifndef CONNMAN_HPP
 #define CONNMAN_HPP
 
@@ -44,13 +49,15 @@ namespace connman {
 using Options = connman_options;
 using Stats = connman_stats;
 using PoolStats = connman_pool_stats;
+using Config = connman_config;
 
-/// A failed connman call: code() is the connman_result, what() says which call
-/// and connman_strerror's text.
+/// A failed connman call: code() is the connman_result; what() is
+/// connman_last_error_message() ("connman_connect: options.backoff_initial_ms must
+/// be at least 1, got 0"), or the call's name and connman_strerror's text.
 class Error : public std::runtime_error {
 public:
-    Error(connman_result code, const std::string &call)
-        : std::runtime_error(call + ": " + connman_strerror(code)), code_(code) {}
+    Error(connman_result code, const std::string &message)
+        : std::runtime_error(message), code_(code) {}
     connman_result code() const noexcept { return code_; }
 
 private:
@@ -58,9 +65,16 @@ private:
 };
 
 namespace detail {
+/// The Error for a failed call, read right after it on the same thread.
+inline Error error(connman_result rc, const char *call) {
+    std::string msg = connman_last_error_message();
+    if (msg.rfind(call, 0) != 0) // not about this call: name it and the code
+        msg = std::string(call) + ": " + connman_strerror(rc);
+    return Error(rc, msg);
+}
 inline void check(connman_result rc, const char *call) {
     if (rc != CONNMAN_OK)
-        throw Error(rc, call);
+        throw error(rc, call);
 }
 } // namespace detail
 
@@ -168,9 +182,11 @@ template <typename F> void guarded(const char *name, F &&f) noexcept {
     try {
         f();
     } catch (const std::exception &e) {
-        std::cerr << "connman: exception in " << name << ": " << e.what() << std::endl;
+        std::cerr << "connman: exception in handler " << name << ": " << e.what()
+                  << "; the connection keeps being managed" << std::endl;
     } catch (...) {
-        std::cerr << "connman: unknown exception in " << name << std::endl;
+        std::cerr << "connman: unknown exception in handler " << name
+                  << "; the connection keeps being managed" << std::endl;
     }
 }
 
@@ -227,10 +243,32 @@ public:
         connman_conn conn;
         connman_result rc = connman_connect(port, host.c_str(), &c, &options, &conn);
         if (rc != CONNMAN_OK) {
+            Error e = detail::error(rc, "connman_connect");
             detail::delete_binding(c);
-            throw Error(rc, "connman_connect");
+            throw e;
         }
         ref_ = ConnRef(conn);
+    }
+
+    /// connman_connect_unix: a Unix socket path, or "@name" (abstract namespace).
+    static Connection unix_socket(const std::string &path, std::shared_ptr<Handler> handler,
+                                  const Options &options = default_options()) {
+        connman_handler c = detail::bind(std::move(handler));
+        connman_conn conn;
+        connman_result rc = connman_connect_unix(path.c_str(), &c, &options, &conn);
+        if (rc != CONNMAN_OK) {
+            Error e = detail::error(rc, "connman_connect_unix");
+            detail::delete_binding(c);
+            throw e;
+        }
+        Connection out;
+        out.ref_ = ConnRef(conn);
+        return out;
+    }
+    static Connection unix_socket(const std::string &path, Callbacks callbacks,
+                                  const Options &options = default_options()) {
+        return unix_socket(path, std::make_shared<detail::CallbackHandler>(std::move(callbacks)),
+                           options);
     }
 
     /// connman_connect with std::function callbacks.
@@ -318,7 +356,24 @@ public:
             }
             if (e)
                 std::rethrow_exception(e);
-            throw Error(rc, "connman_pool_add");
+            throw detail::error(rc, "connman_pool_add");
+        }
+        return index;
+    }
+
+    /// Adds a member connected to a Unix socket (connman_pool_add_unix).
+    std::size_t add_unix(const std::string &path, const Options &options = default_options()) {
+        std::size_t index = 0;
+        connman_result rc = connman_pool_add_unix(pool_, path.c_str(), &options, &index);
+        if (rc != CONNMAN_OK) {
+            std::exception_ptr e;
+            if (state_) {
+                std::lock_guard<std::mutex> lock(state_->mutex);
+                e = std::exchange(state_->error, nullptr);
+            }
+            if (e)
+                std::rethrow_exception(e);
+            throw detail::error(rc, "connman_pool_add_unix");
         }
         return index;
     }
@@ -427,6 +482,13 @@ inline ConnRef find_connection(std::uint16_t port, const std::string &host) {
     return ConnRef(c);
 }
 
+/// The most recent single connection to exactly this Unix socket path.
+inline ConnRef find_connection_unix(const std::string &path) {
+    connman_conn c;
+    detail::check(connman_get_connection_unix(path.c_str(), &c), "connman_get_connection_unix");
+    return ConnRef(c);
+}
+
 /// The connection whose descriptor is `fd`.
 inline ConnRef conn_from_fd(int fd) {
     connman_conn c;
@@ -442,6 +504,95 @@ inline void disconnect_all() { detail::check(connman_disconnect_all(), "connman_
 /// Error(CONNMAN_ERR_IN_CALLBACK)). Connection and Pool objects still alive
 /// afterwards are harmless: their destructors find nothing left to close.
 inline void shutdown() { detail::check(connman_shutdown(), "connman_shutdown"); }
+
+/// How the library runs from its next start on (connman_configure): before the
+/// first connection or after shutdown(). threads = N I/O threads; 0 = embedded
+/// (use connman::Loop).
+inline Config default_config() { return connman_config_default(); }
+inline void configure(const Config &config) {
+    detail::check(connman_configure(&config), "connman_configure");
+}
+inline void configure(std::uint32_t threads) {
+    Config c = default_config();
+    c.threads = threads;
+    configure(c);
+}
+
+/// Embedded mode on the application's own loop: constructing a Loop configures
+/// threads = 0; watch fd() for readability (poll, epoll, uv_poll, ...) and call
+/// dispatch() when it is readable: every callback runs inside dispatch(), on the
+/// loop's thread. Destroying the Loop shuts the library down (the remaining
+/// on_close run in the destructor) and restores the default configuration.
+class Loop {
+public:
+    Loop() {
+        configure(0);
+        fd_ = connman_event_fd();
+        if (fd_ < 0)
+            throw detail::error(CONNMAN_ERR_STATE, "connman_event_fd");
+    }
+    ~Loop() {
+        connman_shutdown();
+        connman_configure(nullptr);
+    }
+    Loop(const Loop &) = delete;
+    Loop &operator=(const Loop &) = delete;
+
+    /// The descriptor to watch; the same until the Loop is destroyed.
+    int fd() const noexcept { return fd_; }
+    /// Does the ready work; never blocks. Not from inside a callback.
+    void dispatch() { detail::check(connman_dispatch(), "connman_dispatch"); }
+
+private:
+    int fd_ = -1;
+};
+
+/// Log levels (connman_log_level).
+enum class LogLevel : int {
+    Error = CONNMAN_LOG_ERROR,
+    Warn = CONNMAN_LOG_WARN,
+    Info = CONNMAN_LOG_INFO,
+    Debug = CONNMAN_LOG_DEBUG,
+};
+
+/// A log hook: the level, the connection it is about (a null ConnRef: the library
+/// as a whole) and the message (valid during the call only).
+using LogFn = std::function<void(LogLevel, ConnRef, std::string_view)>;
+
+namespace detail {
+struct LogState {
+    std::mutex mutex;
+    std::shared_ptr<LogFn> fn;
+};
+inline LogState &log_state() {
+    static LogState *s = new LogState(); // never destroyed: a hook may run at exit
+    return *s;
+}
+inline void log_trampoline(void *, connman_log_level level, connman_conn conn,
+                           const char *message) {
+    std::shared_ptr<LogFn> fn;
+    {
+        std::lock_guard<std::mutex> lock(log_state().mutex);
+        fn = log_state().fn;
+    }
+    if (fn)
+        guarded("log hook", [&] { (*fn)(static_cast<LogLevel>(level), ConnRef(conn), message); });
+}
+} // namespace detail
+
+/// Sends connman's messages up to `max_level` to `fn` (connman_set_log); an empty
+/// fn restores the default (stderr). The hook may run on any library thread and
+/// may call connman; an exception escaping it is reported and dropped.
+inline void set_log(LogFn fn, LogLevel max_level = LogLevel::Info) {
+    std::shared_ptr<LogFn> hook = fn ? std::make_shared<LogFn>(std::move(fn)) : nullptr;
+    {
+        std::lock_guard<std::mutex> lock(detail::log_state().mutex);
+        detail::log_state().fn = hook;
+    }
+    detail::check(connman_set_log(hook ? detail::log_trampoline : nullptr, nullptr,
+                                  static_cast<connman_log_level>(max_level)),
+                  "connman_set_log");
+}
 
 } // namespace connman
 
