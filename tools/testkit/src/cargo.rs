@@ -52,6 +52,29 @@ fn profile_args() -> Vec<String> {
 /// returns the path of the executable it produced for target `name`. Cargo's
 /// output is shown only if the build fails (in the error).
 pub fn build(args: &[&str], name: &str) -> Result<PathBuf, String> {
+    let line = build_artifact(args, name)?;
+    json_string_after(&line, "\"executable\":\"")
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("cargo build {args:?} made no executable named {name}"))
+}
+
+/// Like [`build`], for a library: the file of target `name` whose name ends with
+/// `suffix` (e.g. ".so" for the cdylib).
+pub fn build_lib(args: &[&str], name: &str, suffix: &str) -> Result<PathBuf, String> {
+    let line = build_artifact(args, name)?;
+    // "filenames":["/a/libx.so","/a/libx.a"] (paths with a quote or comma are not expected)
+    let key = "\"filenames\":[";
+    let list = line.find(key).map(|i| &line[i + key.len()..]).unwrap_or("");
+    let list = &list[..list.find(']').unwrap_or(0)];
+    list.split(',')
+        .map(|f| f.trim_matches('"'))
+        .find(|f| f.ends_with(suffix))
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("cargo build {args:?} made no {suffix} for {name}"))
+}
+
+/// Runs the build; returns cargo's `compiler-artifact` JSON line for target `name`.
+fn build_artifact(args: &[&str], name: &str) -> Result<String, String> {
     let mut cmd = Command::new(cargo());
     cmd.current_dir(workspace_root())
         .arg("build")
@@ -65,7 +88,6 @@ pub fn build(args: &[&str], name: &str) -> Result<PathBuf, String> {
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run {shown}: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(format!(
             "{shown} failed ({}):\n{}",
@@ -73,13 +95,12 @@ pub fn build(args: &[&str], name: &str) -> Result<PathBuf, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    stdout
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
-        .filter(|l| l.contains(&format!("\"name\":\"{name}\"")))
-        .find_map(|l| json_string_after(l, "\"executable\":\""))
-        .map(PathBuf::from)
-        .ok_or_else(|| format!("{shown} reported no executable named {name}"))
+        .find(|l| l.contains(&format!("\"name\":\"{name}\"")))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{shown} reported nothing built for {name}"))
 }
 
 /// The JSON string value that starts right after `key` (which ends with its
@@ -103,7 +124,7 @@ mod tests {
     use super::json_string_after;
 
     #[test]
-    fn finds_the_executable_of_a_cargo_artifact_line() {
+    fn finds_a_string_of_a_cargo_artifact_line() {
         let line = r#"{"reason":"compiler-artifact","target":{"name":"x"},"executable":"/a/b \"c\"/x","fresh":true}"#;
         assert_eq!(
             json_string_after(line, "\"executable\":\"").as_deref(),
