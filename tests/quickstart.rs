@@ -182,3 +182,58 @@ fn python_quickstart() {
         .env("PYTHONDONTWRITEBYTECODE", "1");
     check(cmd);
 }
+
+/// Whether a line of an excerpt stands for elided code (`/* ... */`, `// ...`, `# ...`).
+fn is_elision(line: &str) -> bool {
+    let t = line.trim();
+    let t = t
+        .strip_prefix("/*")
+        .or_else(|| t.strip_prefix("//"))
+        .or_else(|| t.strip_prefix('#'))
+        .unwrap_or(t);
+    t.trim_start().starts_with("...")
+}
+
+/// The README's excerpts are the quick starts' own lines: each code block after an
+/// `<!-- excerpt: PATH -->` line, cut where a line elides code, appears in PATH piece
+/// by piece, in order.
+#[test]
+fn readme_excerpts_are_the_quickstarts_own_lines() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut lines = readme.lines();
+    let mut excerpts = 0;
+    while let Some(line) = lines.next() {
+        let Some(path) = line
+            .strip_prefix("<!-- excerpt: ")
+            .and_then(|r| r.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        let file = std::fs::read_to_string(root().join(path)).unwrap();
+        assert!(lines.next().is_some_and(|l| l.starts_with("```")));
+        let (mut piece, mut from) = (Vec::new(), 0);
+        let mut check = |piece: &mut Vec<&str>| {
+            let text = piece.join("\n");
+            match file[from..].find(&text) {
+                Some(at) => from += at + text.len(),
+                None => panic!(
+                    "README excerpt of {path} is not (or no longer) in it, in this order:\n{text}"
+                ),
+            }
+            piece.clear();
+        };
+        for l in lines.by_ref() {
+            if l.starts_with("```") {
+                check(&mut piece);
+                break;
+            }
+            if is_elision(l) {
+                check(&mut piece);
+            } else {
+                piece.push(l);
+            }
+        }
+        excerpts += 1;
+    }
+    assert_eq!(excerpts, 4, "one excerpt per quick start");
+}
