@@ -12,6 +12,9 @@ options:
   --host ADDR            address to bind (default 127.0.0.1; ::1 works)
   --port N               port to bind (default 0 = ephemeral)
   --port-file PATH       also write the port (decimal + newline) to PATH
+  --unix PATH            listen on a Unix socket at PATH instead (@name: the
+                         abstract namespace); prints `LISTENING 0`; `stop`
+                         removes the socket file, `start` makes it again
   --greeting TEXT        send TEXT on accept (\\r \\n \\t \\\\ are translated)
   --mode MODE            echo | close | silent | sink | blast | noread
                          (default echo)
@@ -89,6 +92,7 @@ pub(crate) struct Config {
     pub(crate) host: IpAddr,
     pub(crate) port: u16,
     pub(crate) port_file: Option<String>,
+    pub(crate) unix: Option<String>,
     pub(crate) greeting: Vec<u8>,
     pub(crate) mode: Mode,
     pub(crate) drop_after_ms: u64,
@@ -109,6 +113,7 @@ impl Default for Config {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             port_file: None,
+            unix: None,
             greeting: Vec::new(),
             mode: Mode::Echo,
             drop_after_ms: 0,
@@ -165,6 +170,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--host",
     "--port",
     "--port-file",
+    "--unix",
     "--greeting",
     "--mode",
     "--drop-after-ms",
@@ -207,6 +213,7 @@ pub(crate) fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Co
                     "--host" => cfg.host = parse_host(v)?,
                     "--port" => cfg.port = parse_num(&opt, v)?,
                     "--port-file" => cfg.port_file = Some(value.clone()),
+                    "--unix" => cfg.unix = Some(value.clone()),
                     "--greeting" => cfg.greeting = unescape(v),
                     "--mode" => {
                         cfg.mode = Mode::parse(v).ok_or_else(|| format!("unknown mode {v:?}"))?

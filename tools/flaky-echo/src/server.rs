@@ -254,8 +254,14 @@ impl Server {
     /// Returns the port; a no-op if already listening.
     fn start_listening(&mut self) -> io::Result<u16> {
         if self.listener.is_none() {
-            let fd = sys::listen(self.addr, self.cfg.backlog)?;
-            let port = sys::local_addr(fd.as_raw_fd())?.port();
+            let (fd, port) = match &self.cfg.unix {
+                Some(path) => (sys::listen_unix(path, self.cfg.backlog)?, 0),
+                None => {
+                    let fd = sys::listen(self.addr, self.cfg.backlog)?;
+                    let port = sys::local_addr(fd.as_raw_fd())?.port();
+                    (fd, port)
+                }
+            };
             self.epoll.add(fd.as_raw_fd(), EV_IN, TOKEN_LISTENER)?;
             self.addr.set_port(port);
             self.listener = Some(fd);
@@ -264,9 +270,13 @@ impl Server {
         Ok(self.addr.port())
     }
 
-    /// Close the listening socket (closing also removes it from epoll).
+    /// Close the listening socket (closing also removes it from epoll); a Unix
+    /// socket's file goes too, as when its server exits.
     fn stop_listening(&mut self) {
         self.listener = None;
+        if let Some(path) = self.cfg.unix.as_deref().filter(|p| !p.starts_with('@')) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     /// Accept until EAGAIN.  On descriptor exhaustion, stop watching the

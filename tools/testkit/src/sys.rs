@@ -194,6 +194,43 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A nonblocking, close-on-exec listening Unix stream socket at `path` (`@name`:
+/// the abstract namespace). A stale socket file at `path` is removed first.
+pub fn listen_unix(path: &str, backlog: i32) -> io::Result<OwnedFd> {
+    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: plain system call without pointer arguments.
+    let fd = owned(unsafe { libc::socket(libc::AF_UNIX, flags, 0) })?;
+    // SAFETY: sockaddr_un is plain old data; all zeroes is valid.
+    let mut sun: libc::sockaddr_un = unsafe { mem::zeroed() };
+    sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_bytes();
+    let (name, skip) = match bytes.strip_prefix(b"@") {
+        Some(abstract_name) => (abstract_name, 1), // sun_path[0] stays NUL
+        None => {
+            let _ = std::fs::remove_file(path);
+            (bytes, 0)
+        }
+    };
+    if skip + name.len() >= sun.sun_path.len() {
+        return Err(io::Error::other("unix socket path too long"));
+    }
+    for (dst, src) in sun.sun_path[skip..].iter_mut().zip(name) {
+        *dst = *src as libc::c_char;
+    }
+    let len = mem::offset_of!(libc::sockaddr_un, sun_path) + skip + name.len() + (1 - skip);
+    // SAFETY: `sun` is a valid sockaddr_un of at least `len` bytes.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sun as *const libc::sockaddr_un).cast(),
+            len as libc::socklen_t,
+        )
+    })?;
+    // SAFETY: plain system call without pointer arguments.
+    cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
+    Ok(fd)
+}
+
 /// Accepts one connection (nonblocking, close-on-exec) and its peer's address.
 pub fn accept(listener: RawFd) -> io::Result<(OwnedFd, Option<SocketAddr>)> {
     // SAFETY: sockaddr_storage is plain old data; all zeroes is valid.
