@@ -111,9 +111,10 @@ impl Error {
         Error::InvalidArgument.because(why)
     }
 
-    /// This error, with `why` as this thread's last error message.
+    /// This error, with `why` as its detail: the message of the call that fails
+    /// with it (a call that recovers from it and succeeds leaves no trace).
     pub(crate) fn because(self, why: fmt::Arguments<'_>) -> Error {
-        MESSAGE.with(|m| {
+        DETAIL.with(|m| {
             let mut m = m.borrow_mut();
             m.clear();
             let _ = fmt::write(&mut *m, why);
@@ -146,19 +147,26 @@ impl From<std::io::Error> for Error {
 }
 
 thread_local! {
-    /// Why the last failed call on this thread failed.
+    /// Why the last failed C call on this thread failed.
     static MESSAGE: RefCell<String> = const { RefCell::new(String::new()) };
-    /// The call under way set MESSAGE itself (see [`begin_call`]).
+    /// The detail of the latest error made on this thread (see `Error::because`).
+    static DETAIL: RefCell<String> = const { RefCell::new(String::new()) };
+    /// DETAIL belongs to the call under way (see [`begin_call`]).
     static DETAILED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Why the last failed connman call on this thread failed: names the argument,
-/// the value and the rule where there is one (`"connman_connect:
-/// options.backoff_initial_ms must be at least 1, got 0"`), the host and the
-/// resolver's reason, and so on. Empty before any call failed. Successful calls
-/// leave it as it is.
+/// the value and the rule where there is one (`"options.backoff_initial_ms must be
+/// at least 1, got 0"`), the host and the resolver's reason, and so on. For the
+/// Rust API: the detail of the last error that had one (read it right after the
+/// call that failed); through the C API, `connman_last_error_message` also names
+/// the function. Empty before any failure.
 pub fn last_error_message() -> String {
-    MESSAGE.with(|m| m.borrow().clone())
+    if DETAILED.with(Cell::get) {
+        DETAIL.with(|m| m.borrow().clone())
+    } else {
+        MESSAGE.with(|m| m.borrow().clone())
+    }
 }
 
 /// Marks the start of an API call (the C layer does this for each call): a
@@ -168,29 +176,30 @@ pub(crate) fn begin_call() {
     DETAILED.with(|d| d.set(false));
 }
 
-/// Records the failure of call `func`: prefixes the detail set during the call
-/// with the function's name, or writes `func: description` when none was set.
+/// Records the failure of call `func`: its detail (set during the call) prefixed
+/// with the function's name, or `func: description` when it has none.
 pub(crate) fn end_call_failed(func: &str, e: Error) {
     let detailed = DETAILED.with(|d| d.replace(false));
     MESSAGE.with(|m| {
         let mut m = m.borrow_mut();
+        m.clear();
         if detailed {
-            m.insert_str(0, ": ");
-            m.insert_str(0, func);
+            DETAIL.with(|d| {
+                let _ = fmt::write(&mut *m, format_args!("{func}: {}", d.borrow()));
+            });
         } else {
-            m.clear();
             let _ = fmt::write(&mut *m, format_args!("{func}: {e}"));
         }
     });
 }
 
 /// The message as a C string for `connman_last_error_message` (valid until the
-/// next connman call on this thread).
+/// next call of it on this thread).
 pub(crate) fn with_message_c<R>(f: impl FnOnce(&CStr) -> R) -> R {
     thread_local! {
         static C: RefCell<std::ffi::CString> = RefCell::new(std::ffi::CString::default());
     }
-    let text = last_error_message().replace('\0', " ");
+    let text = MESSAGE.with(|m| m.borrow().replace('\0', " "));
     C.with(|c| {
         let mut c = c.borrow_mut();
         *c = std::ffi::CString::new(text).unwrap_or_default();
