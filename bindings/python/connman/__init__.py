@@ -56,7 +56,16 @@ Errors from the library are raised as :class:`ConnmanError` subclasses (with
 import types as _types
 
 from ._callbacks import Factory, FactoryWithIndex, FactoryWithoutIndex, Handler
-from ._connection import Connection, State, Stats, connect, connection_from_fd, get_connection
+from ._connection import (
+    Connection,
+    State,
+    Stats,
+    connect,
+    connect_unix,
+    connection_from_fd,
+    get_connection,
+    get_connection_unix,
+)
 from ._errors import (
     ClosedError,
     ConnmanError,
@@ -72,24 +81,32 @@ from ._errors import (
     PanicError,
     PoolIndexError,
     ResolveError,
+    StateError,
     TooLargeError,
     WouldBlockError,
 )
 from ._loader import LibraryNotFoundError, library_path
+from ._logging import set_log_level
 from ._options import Options, OptionsLike
 from ._pool import Pool, PoolStats, create_pool, get_pool
-from ._runtime import disconnect_all, shutdown, version
+from ._runtime import configure, disconnect_all, dispatch, event_fd, shutdown, version
 from ._version import __version__
 
 __all__ = [
     # functions
     "connect",
+    "connect_unix",
     "get_connection",
+    "get_connection_unix",
     "connection_from_fd",
     "create_pool",
     "get_pool",
     "disconnect_all",
     "shutdown",
+    "configure",
+    "event_fd",
+    "dispatch",
+    "set_log_level",
     "version",
     "library_path",
     # classes
@@ -122,6 +139,7 @@ __all__ = [
     "InCallbackError",
     "LibraryOSError",
     "ForkedError",
+    "StateError",
     "LibraryNotFoundError",
     # the package's version (Cargo.toml's)
     "__version__",

@@ -5,6 +5,7 @@ expect: ``TypeError`` for a wrong type, ``ValueError`` for a bad value,
 from __future__ import annotations
 
 import operator
+import os
 from typing import SupportsIndex
 
 from . import _ffi
@@ -43,6 +44,22 @@ def text(value: object, what: str, limit: int) -> bytes:
 
 def host(value: object) -> bytes:
     return text(value, "host", _ffi.CONNMAN_MAX_HOST_LEN)
+
+
+def unix_path(value: object) -> bytes:
+    """A Unix socket path (a str or ``os.PathLike[str]``): 1 to 107 UTF-8 bytes,
+    or ``@`` and up to 107 bytes of an abstract name; no NUL."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, bytes):
+        raise TypeError("path must be a str or an os.PathLike of str, not bytes (decode it)")
+    if not isinstance(value, str):
+        raise TypeError(f"path must be a str or an os.PathLike, not {type(value).__name__}")
+    limit = _ffi.CONNMAN_MAX_UNIX_PATH_LEN
+    what = "path"
+    if value.startswith("@"):
+        limit, what = limit + 1, f"path (abstract: '@' and at most {limit} bytes)"
+    return text(value, what, limit)
 
 
 def pool_name(value: object) -> bytes:

@@ -8,6 +8,7 @@ ever handed to C and a handler lives exactly until its ``on_close``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import inspect
@@ -16,7 +17,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias, TypeVar
 
-from . import _connection, _ffi
+from . import _connection, _ffi, _waiters
 from ._ffi import connman_conn, connman_handler, connman_pool
 from ._loader import lib
 
@@ -101,11 +102,17 @@ argument, else as ``factory()``."""
 
 
 class _Entry:
-    __slots__ = ("handler", "conn")
+    """A live handler: the object, the :class:`Connection` given to its methods,
+    which of its methods are coroutine functions, and (under
+    :mod:`connman.asyncio`) the calls queued behind a running coroutine."""
+
+    __slots__ = ("handler", "conn", "coroutines", "pending")
 
     def __init__(self, handler: object) -> None:
         self.handler = handler
         self.conn: Connection | None = None
+        self.coroutines = coroutine_methods(handler)
+        self.pending: collections.deque[Call] | None = None  # see Runner
 
     def connection(self, conn_id: int) -> Connection:
         c = self.conn
@@ -114,16 +121,57 @@ class _Entry:
         return c
 
 
+METHODS = ("on_connect", "on_reset", "on_reconnect", "on_data", "on_close")
+
+
+def coroutine_methods(handler: object) -> frozenset[str]:
+    """The names of ``handler``'s methods that are coroutine functions."""
+    return frozenset(
+        name for name in METHODS if inspect.iscoroutinefunction(getattr(handler, name, None))
+    )
+
+
+Call: TypeAlias = "tuple[str, Callable[..., object], tuple[object, ...], object]"
+"""A queued handler call: method name, function, arguments, and the awaitable it
+already returned (None: not called yet)."""
+
+
+class Runner(Protocol):
+    """Runs handler method ``method`` of ``entry`` as ``fn(*args)``, instead of
+    a plain call (:mod:`connman.asyncio` installs one)."""
+
+    def __call__(
+        self, entry: _Entry, method: str, fn: Callable[..., object], args: tuple[object, ...], /
+    ) -> None: ...
+
+
+_runner: Runner | None = None
+
+
+def set_runner(runner: Runner | None) -> None:
+    """Installs (or, with None, removes) what runs handler methods."""
+    global _runner
+    _runner = runner
+
+
 handlers: dict[int, _Entry] = {}
 _handlers_lock = threading.Lock()
 _keys = itertools.count(1)  # 0 would be a NULL ctx
 
 
 def register(handler: object) -> int:
-    """Adds ``handler`` to the table; its key is the ctx to give the library."""
+    """Adds ``handler`` to the table; its key is the ctx to give the library.
+    Refuses (TypeError) a handler with coroutine methods when nothing can run
+    them (no :func:`connman.asyncio.attach`)."""
+    entry = _Entry(handler)
+    if entry.coroutines and _runner is None:
+        raise TypeError(
+            f"{type(handler).__name__}.{min(entry.coroutines)} is a coroutine function "
+            "(async def): run connman on an asyncio loop with connman.asyncio.attach() first"
+        )
     key = next(_keys)
     with _handlers_lock:
-        handlers[key] = _Entry(handler)
+        handlers[key] = entry
     return key
 
 
@@ -138,25 +186,65 @@ def handler_of(ctx: int | None) -> object | None:
     return entry.handler if entry is not None else None
 
 
+def report(handler: object, method: str, conn_id: int) -> None:
+    """Logs the exception being handled, raised by ``handler``'s ``method``."""
+    logger.exception(
+        "connman: %s.%s raised (connection %d); the connection stays managed",
+        type(handler).__name__,
+        method,
+        conn_id,
+    )
+
+
+def call(entry: _Entry, method: str, fn: Callable[..., object], args: tuple[object, ...]) -> object:
+    """``fn(*args)``, its exception logged; returns what it returned (None if it raised)."""
+    try:
+        return fn(*args)
+    except BaseException:
+        report(entry.handler, method, entry.conn.id if entry.conn else 0)
+        return None
+
+
 def _dispatch(ctx: int | None, conn_id: int, method: str, *args: bytes) -> None:
     entry = handlers.get(ctx) if ctx else None  # a dict lookup is atomic
     if entry is None:
         return
-    handler = entry.handler
     try:
-        fn = getattr(handler, method, None)
-        if fn is not None:
-            fn(entry.connection(conn_id), *args)
+        fn = getattr(entry.handler, method, None)
+        if fn is None:
+            return
+        full = (entry.connection(conn_id), *args)
+        runner = _runner
+        if runner is not None:
+            runner(entry, method, fn, full)
+            return
     except BaseException:
-        logger.exception(
-            "connman: %s.%s raised (connection %d); the connection stays managed",
-            type(handler).__name__,
+        report(entry.handler, method, conn_id)
+        return
+    result = call(entry, method, fn, full)
+    if inspect.isawaitable(result):  # nothing here can await it
+        close_awaitable(result)
+        logger.error(
+            "connman: %s.%s returned an awaitable, but no asyncio loop runs connman "
+            "(connman.asyncio.attach()); it was not run (connection %d)",
+            type(entry.handler).__name__,
             method,
             conn_id,
         )
 
 
+def close_awaitable(awaitable: object) -> None:
+    """Closes a coroutine that will never run (so Python does not warn about it)."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        try:
+            close()
+        except BaseException:  # pragma: no cover - defensive
+            pass
+
+
 def _on_connect(ctx: int | None, conn: connman_conn, fd: int) -> None:
+    _waiters.wake(conn.id)
     _dispatch(ctx, conn.id, "on_connect")
 
 
@@ -165,6 +253,7 @@ def _on_reset(ctx: int | None, conn: connman_conn) -> None:
 
 
 def _on_reconnect(ctx: int | None, conn: connman_conn, fd: int) -> None:
+    _waiters.wake(conn.id)
     _dispatch(ctx, conn.id, "on_reconnect")
 
 
@@ -181,6 +270,7 @@ def _on_close(ctx: int | None, conn: connman_conn) -> None:
     # on_close is the last callback: the library never uses ctx again, so the
     # table entry (and with it the handler) is dropped here.
     try:
+        _waiters.wake(conn.id, closed=True)
         _dispatch(ctx, conn.id, "on_close")
     finally:
         if ctx:
@@ -195,9 +285,7 @@ _C_ON_DATA = _ffi.connman_handler_on_data(_on_data)
 _C_ON_CLOSE = _ffi.connman_handler_on_close(_on_close)
 
 _OPTIONAL_CALLBACKS: tuple[tuple[str, _CFunctionType], ...] = (
-    ("on_connect", _C_ON_CONNECT),
     ("on_reset", _C_ON_RESET),
-    ("on_reconnect", _C_ON_RECONNECT),
     ("on_data", _C_ON_DATA),
 )
 
@@ -216,7 +304,10 @@ def c_handler(key: int, handler: object) -> connman_handler:
         # Leave absent methods NULL: the library then never takes the GIL for them.
         if _implements(handler, name):
             setattr(h, name, tramp)
-    h.on_close = _C_ON_CLOSE  # always: it drops the table entry
+    # Always: they wake Connection.wait_connected (rare events, unlike on_data).
+    h.on_connect = _C_ON_CONNECT
+    h.on_reconnect = _C_ON_RECONNECT
+    h.on_close = _C_ON_CLOSE  # always: it also drops the table entry
     return h
 
 

@@ -25,6 +25,7 @@ class ErrorCode(enum.IntEnum):
     IN_CALLBACK = _ffi.CONNMAN_ERR_IN_CALLBACK
     OS = _ffi.CONNMAN_ERR_OS
     FORKED = _ffi.CONNMAN_ERR_FORKED
+    STATE = _ffi.CONNMAN_ERR_STATE
 
 
 class ConnmanError(Exception):
@@ -33,20 +34,32 @@ class ConnmanError(Exception):
     Attributes:
         code: the ``connman_result`` (an :class:`ErrorCode` when known, else an int).
         name: the C name of the code, e.g. ``"CONNMAN_ERR_NOT_FOUND"``.
-        message: the library's description (``connman_strerror``).
+        message: the library's description of the code (``connman_strerror``).
         function: the C function that returned it, when known.
+        detail: why this call failed, in the library's words
+            (``connman_last_error_message()``, read on the failing thread right
+            after the call): the function, the argument, the value and the rule,
+            e.g. ``"connman_connect: options.backoff_initial_ms must be at least 1,
+            got 0"``; or the binding's own explanation; ``""`` when there is none.
 
-    A subclass is raised for each code (e.g. :class:`NotFoundError` for
-    ``CONNMAN_ERR_NOT_FOUND``), so ``except connman.ConnmanError`` catches them all.
+    ``str(error)`` is the detail when there is one, else the function and the
+    message, followed by the C name. A subclass is raised for each code (e.g.
+    :class:`NotFoundError` for ``CONNMAN_ERR_NOT_FOUND``), so
+    ``except connman.ConnmanError`` catches them all.
     """
 
     code: ErrorCode | int
     name: str
     message: str
     function: str | None
+    detail: str
 
     def __init__(
-        self, code: int, message: str | None = None, function: str | None = None
+        self,
+        code: int,
+        message: str | None = None,
+        function: str | None = None,
+        detail: str = "",
     ) -> None:
         known: ErrorCode | int = code
         try:
@@ -65,23 +78,32 @@ class ConnmanError(Exception):
                 message = self.name
         self.message = message
         self.function = function
+        self.detail = detail
         super().__init__(int(code), message)
 
     def __str__(self) -> str:
+        if self.detail:
+            return f"{self.detail} ({self.name})"
         where = f"{self.function}: " if self.function else ""
         return f"{where}{self.message} ({self.name})"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({int(self.code)!r}, {self.message!r}, {self.function!r})"
+        return (
+            f"{type(self).__name__}({int(self.code)!r}, {self.message!r}, "
+            f"{self.function!r}, {self.detail!r})"
+        )
 
-    def __reduce__(self) -> tuple[type[ConnmanError], tuple[int, str, str | None]]:
+    def __reduce__(self) -> tuple[type[ConnmanError], tuple[int, str, str | None, str]]:
         # Pickles as its constructor call.
-        return (type(self), (int(self.code), self.message, self.function))
+        return (type(self), (int(self.code), self.message, self.function, self.detail))
 
 
 class InvalidArgumentError(ConnmanError, ValueError):
     """``CONNMAN_ERR_INVALID_ARGUMENT``: the library rejected an argument (e.g. an
-    option value out of its range). Also a :class:`ValueError`."""
+    option value out of its range). Also a :class:`ValueError`. Its
+    :attr:`~ConnmanError.detail` (and ``str()``) names the argument or option
+    field, the value and the rule, e.g. ``"connman_connect:
+    options.backoff_initial_ms must be at least 1, got 0"``."""
 
 
 class NotFoundError(ConnmanError):
@@ -143,6 +165,12 @@ class ForkedError(ConnmanError):
     nothing works here (exec or exit)."""
 
 
+class StateError(ConnmanError):
+    """``CONNMAN_ERR_STATE``: not allowed in the library's current state:
+    :func:`configure` while the library runs (call :func:`shutdown` first), or
+    :func:`dispatch` when not in embedded mode."""
+
+
 _ERROR_CLASSES: dict[int, type[ConnmanError]] = {
     ErrorCode.INVALID_ARGUMENT: InvalidArgumentError,
     ErrorCode.NOT_FOUND: NotFoundError,
@@ -157,12 +185,27 @@ _ERROR_CLASSES: dict[int, type[ConnmanError]] = {
     ErrorCode.IN_CALLBACK: InCallbackError,
     ErrorCode.OS: LibraryOSError,
     ErrorCode.FORKED: ForkedError,
+    ErrorCode.STATE: StateError,
 }
 
 
-def error(code: int, function: str | None = None) -> ConnmanError:
-    """The exception for result ``code`` returned by C function ``function``."""
-    return _ERROR_CLASSES.get(code, ConnmanError)(code, None, function)
+def last_error_message() -> str:
+    """Why the last failed connman call on this thread failed
+    (``connman_last_error_message()``); ``""`` before any call failed."""
+    raw = lib().connman_last_error_message()
+    return raw.decode("utf-8", "replace") if raw else ""
+
+
+def error(code: int, function: str | None = None, detail: str | None = None) -> ConnmanError:
+    """The exception for result ``code`` just returned by C function ``function``
+    on this thread. Call it right after the failing call, before any other
+    connman call that might fail: its :attr:`~ConnmanError.detail` is the
+    library's message for that call (or ``detail``, if given)."""
+    if detail is None:
+        detail = last_error_message()
+        if function is not None and not detail.startswith(function + ":"):
+            detail = ""  # not about this call: a message left by an earlier one
+    return _ERROR_CLASSES.get(code, ConnmanError)(code, None, function, detail)
 
 
 def check(code: int, function: str) -> None:

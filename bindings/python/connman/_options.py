@@ -18,7 +18,10 @@ class Options:
     as the ``options`` argument of :func:`connect` and :meth:`Pool.add_connection`.
     Times are in milliseconds. :meth:`Options.defaults` shows the library's
     defaults. Values the library rejects raise :class:`InvalidArgumentError` (a
-    :class:`ValueError`).
+    :class:`ValueError` whose message names the field, the value and the rule).
+    For Unix-socket connections the TCP options (``keepalive_*``,
+    ``user_timeout_ms``, ``nodelay``) are ignored and ``resolve_in_background``
+    has nothing to do.
     """
 
     backoff_initial_ms: int | None = None
@@ -49,6 +52,20 @@ class Options:
     (default 250; 0: off), so a restarted server is found again quickly."""
     recovery_window_ms: int | None = None
     """How long after a healthy connection dropped that ceiling applies (default 10000)."""
+    resolve_in_background: int | bool | None = None
+    """1/True: never resolve the host name in :func:`connect` /
+    :meth:`Pool.add_connection` (what code running on an event loop wants): they
+    return at once, and an unresolvable name is retried with backoff like a refused
+    connect (``Stats.last_resolve_error`` says why). 0/False (default): the first
+    resolution happens in the call, so an unresolvable name raises
+    :class:`ResolveError` there."""
+    send_while_reconnecting: int | None = None
+    """Bytes :meth:`Connection.send` may hold while the connection is reconnecting
+    (default 0: off, ``send`` then raises :class:`NotConnectedError`; at most 1 GiB).
+    Held bytes are sent once the connection is back, after whatever the handler
+    sends in ``on_reconnect`` (so a handshake written there goes first); beyond the
+    bound :class:`WouldBlockError`, nothing of that call held. Bytes in flight at
+    the reset are still lost."""
 
     @classmethod
     def defaults(cls) -> Options:
@@ -62,6 +79,9 @@ class Options:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Options))
+"""Every option; ``connman_options.reserved`` (room for later versions, always
+zero) is deliberately not one."""
+_FLAGS = frozenset({"nodelay", "resolve_in_background"})  # also take a bool
 
 OptionsLike: TypeAlias = Options | Mapping[str, int | None] | None
 """What an ``options`` argument takes: an :class:`Options`, a dict of its
@@ -91,7 +111,7 @@ def to_c(options: OptionsLike) -> connman_options | None:
     for name, value in values.items():
         if value is None:
             continue
-        v = integer(int(value) if name == "nodelay" and isinstance(value, bool) else value,
+        v = integer(int(value) if name in _FLAGS and isinstance(value, bool) else value,
                     f"option {name}")
         if not 0 <= v <= 0xFFFFFFFF:
             raise ValueError(f"option {name} must be in 0..4294967295, got {v}")

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from ctypes import byref, c_int, c_size_t, c_void_p
-from typing import Generic, cast, overload
+from typing import TYPE_CHECKING, Callable, Generic, cast, overload
 
 from . import _args, _callbacks, _ffi
 from ._callbacks import FactoryWithIndex, FactoryWithoutIndex, H, Handler
 from ._connection import Connection, snapshot
 from ._errors import ClosedError, ConnmanError, PoolIndexError, check, error
-from ._ffi import connman_conn, connman_pool, connman_pool_stats
+from ._ffi import connman_conn, connman_options, connman_pool, connman_pool_stats
 from ._handle import Handle
 from ._loader import lib
 from ._options import OptionsLike, to_c
+
+if TYPE_CHECKING:
+    from ._ffi import _Ptr
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,28 +70,52 @@ class Pool(Handle, Generic[H]):
         """
         p = _args.port(port)
         h = _args.host(host)
+        library = lib()
+        return self._add(
+            "connman_pool_add", options,
+            lambda opts, out: library.connman_pool_add(self._c, p, h, opts, out),
+        )
+
+    def add_unix(self, path: str | os.PathLike[str], options: OptionsLike = None) -> int:
+        """Adds a member connected to the Unix socket at ``path`` (as for
+        :func:`connect_unix`: a filesystem path or ``"@name"``) and returns its
+        index; otherwise exactly as :meth:`add_connection`. A pool may mix TCP
+        and Unix members."""
+        raw = _args.unix_path(path)
+        library = lib()
+        return self._add(
+            "connman_pool_add_unix", options,
+            lambda opts, out: library.connman_pool_add_unix(self._c, raw, opts, out),
+        )
+
+    def _add(
+        self,
+        function: str,
+        options: OptionsLike,
+        call: Callable[[_Ptr[connman_options], _Ptr[c_size_t]], int],
+    ) -> int:
         copts = to_c(options)
         out = c_size_t()
         with _callbacks.factory_calls() as calls:
-            rc = lib().connman_pool_add(
-                self._c, p, h, byref(copts) if copts is not None else None, byref(out)
-            )
+            rc = call(byref(copts) if copts is not None else None, byref(out))
         if rc != _ffi.CONNMAN_OK:
+            err = error(rc, function)
             calls.discard()
-            err = error(rc, "connman_pool_add")
             if calls.exception is not None and rc == _ffi.CONNMAN_ERR_FACTORY:
                 raise err from calls.exception
             raise err
         return out.value
 
     def _index_error(self, rc: int, index: int, function: str) -> ConnmanError:
+        err = error(rc, function)
         if rc == _ffi.CONNMAN_ERR_NOT_FOUND:
             n = c_size_t()
             if lib().connman_pool_size(self._c, byref(n)) == _ffi.CONNMAN_OK:
                 return PoolIndexError(
-                    rc, f"pool index {index} out of range (pool has {n.value} members)", function
+                    rc, f"pool index {index} out of range (pool has {n.value} members)",
+                    function, err.detail,
                 )
-        return error(rc, function)
+        return err
 
     def get_connection(self, index: int) -> Connection:
         """The :class:`Connection` of member ``index``. Raises :class:`IndexError`
@@ -115,7 +143,10 @@ class Pool(Handle, Generic[H]):
             raise self._index_error(rc, i, "connman_pool_get_handler")
         handler = _callbacks.handler_of(ctx.value)
         if handler is None:  # its on_close ran meanwhile
-            raise ClosedError(_ffi.CONNMAN_ERR_CLOSED, None, "connman_pool_get_handler")
+            raise ClosedError(
+                _ffi.CONNMAN_ERR_CLOSED, None, "connman_pool_get_handler",
+                f"connman_pool_get_handler: member {i} of pool {self._name!r} is closed",
+            )
         return cast(H, handler)
 
     def next(self) -> Connection:

@@ -161,8 +161,10 @@ class TestBasics(Base):
         s = conn.stats()
         self.assertIsInstance(s, connman.Stats)
         self.assertIsInstance(s.state, connman.State)
-        expected = {f[0] for f in connman._ffi.connman_stats._fields_}
+        expected = {f[0] for f in connman._ffi.connman_stats._fields_} - {"reserved"}
+        expected |= {"last_error_name", "last_resolve_error_name"}
         self.assertEqual({f for f in s.__dataclass_fields__}, expected)
+        self.assertEqual((s.last_error_name, s.last_resolve_error_name), ("", ""))
         self.assertEqual(s.state, connman.State.CONNECTED)
         self.assertEqual((s.connects, s.resets, s.attempts), (1, 0, 1))
         self.assertEqual((s.last_error, s.last_resolve_error, s.consecutive_failures), (0, 0, 0))

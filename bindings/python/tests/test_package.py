@@ -193,18 +193,25 @@ class TestHandWrittenLayer(unittest.TestCase):
         self.assertEqual({s.name: s.value for s in connman.State}, self._constants("CONNMAN_STATE_"))
 
     def test_options_stats_and_pool_stats_fields(self):
+        # Every C field but the reserved room for later versions, in C order;
+        # Stats adds the errno and EAI names next to their numbers.
         for ours, theirs in (
             (connman.Options, _ffi.connman_options),
             (connman.Stats, _ffi.connman_stats),
             (connman.PoolStats, _ffi.connman_pool_stats),
         ):
+            names = [f.name for f in dataclasses.fields(ours)]
+            self.assertNotIn("reserved", names)
             self.assertEqual(
-                [f.name for f in dataclasses.fields(ours)],
-                [name for name, _ in theirs._fields_],
+                [n for n in names if n not in connman._connection.DERIVED_STATS],
+                [name for name, _ in theirs._fields_ if name != "reserved"],
                 ours.__name__,
             )
+        self.assertIn("reserved", dict(_ffi.connman_options._fields_))
+        with self.assertRaises(TypeError):
+            connman._options.to_c({"reserved": 0})
 
-    def test_handler_defaults_leave_callbacks_null(self):
+    def test_handler_callbacks_installed(self):
         class OnlyData(connman.Handler):
             def on_data(self, conn: connman.Connection, data: bytes) -> None:
                 pass
@@ -215,9 +222,11 @@ class TestHandWrittenLayer(unittest.TestCase):
 
         h = _callbacks.c_handler(1, OnlyData())
         self.assertTrue(h.on_data)
-        self.assertTrue(h.on_close)  # always: it drops the table entry
-        for name in ("on_connect", "on_reset", "on_reconnect"):
-            self.assertFalse(getattr(h, name), name)
+        # Always: on_close drops the table entry; on_connect and on_reconnect
+        # wake Connection.wait_connected.
+        for name in ("on_close", "on_connect", "on_reconnect"):
+            self.assertTrue(getattr(h, name), name)
+        self.assertFalse(h.on_reset)  # left NULL: the library never takes the GIL for it
         d = _callbacks.c_handler(2, Duck())
         self.assertTrue(d.on_reset)
         self.assertFalse(d.on_data)
