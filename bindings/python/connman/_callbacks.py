@@ -14,8 +14,9 @@ import ctypes
 import inspect
 import itertools
 import logging
+import sys
 import threading
-from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterator, Protocol, TypeAlias, TypeVar
 
 from . import _connection, _ffi, _waiters
 from ._ffi import connman_conn, connman_handler, connman_pool
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from ._connection import Connection
 
 logger = logging.getLogger("connman")
+
+
+MethodResult: TypeAlias = "Awaitable[object] | None"
+"""What a handler method returns: nothing, or (an ``async def`` method, under
+:mod:`connman.asyncio`) an awaitable."""
 
 
 class Handler(Protocol):
@@ -45,31 +51,35 @@ class Handler(Protocol):
 
     Threading: every method runs on the library's thread, one call at a time, and
     holds the GIL only for its own duration: keep handlers short and never block
-    in them (a slow handler delays every connection). Any connman function may
+    in them (a slow handler delays every connection). With
+    ``connman.configure(threads=N)``, N > 1, methods of different connections may
+    run at the same time on different threads (those of one connection never
+    do). Under :mod:`connman.asyncio` every method runs on the loop's thread, and
+    methods may be coroutine functions (``async def``). Any connman function may
     be called from a handler (:func:`connman.shutdown` excepted). An exception a
     method raises is logged on the ``"connman"`` logger and otherwise ignored:
     the connection keeps being managed.
     """
 
-    def on_connect(self, conn: Connection, /) -> None:
+    def on_connect(self, conn: Connection, /) -> MethodResult:
         """The first connect succeeded (exactly once, before any other call).
         ``conn.fileno()`` is the descriptor, stable across reconnects."""
         return None
 
-    def on_reset(self, conn: Connection, /) -> None:
+    def on_reset(self, conn: Connection, /) -> MethodResult:
         """An established connection dropped. Writes fail until ``on_reconnect``;
         data in flight is lost (retransmit after ``on_reconnect`` if needed)."""
         return None
 
-    def on_reconnect(self, conn: Connection, /) -> None:
+    def on_reconnect(self, conn: Connection, /) -> MethodResult:
         """The connection is back, on the same descriptor number."""
         return None
 
-    def on_data(self, conn: Connection, data: bytes, /) -> None:
+    def on_data(self, conn: Connection, data: bytes, /) -> MethodResult:
         """``data`` (non-empty) arrived."""
         return None
 
-    def on_close(self, conn: Connection, /) -> None:
+    def on_close(self, conn: Connection, /) -> MethodResult:
         """Closed for good after a disconnect or shutdown; the last call."""
         return None
 
@@ -186,14 +196,21 @@ def handler_of(ctx: int | None) -> object | None:
     return entry.handler if entry is not None else None
 
 
-def report(handler: object, method: str, conn_id: int) -> None:
-    """Logs the exception being handled, raised by ``handler``'s ``method``."""
-    logger.exception(
-        "connman: %s.%s raised (connection %d); the connection stays managed",
-        type(handler).__name__,
-        method,
-        conn_id,
-    )
+def report(
+    handler: object, method: str, conn_id: int, exc: BaseException | None = None
+) -> None:
+    """Logs ``exc`` (default: the exception being handled), raised by
+    ``handler``'s ``method``."""
+    try:
+        logger.error(
+            "connman: %s.%s raised (connection %d); the connection stays managed",
+            type(handler).__name__,
+            method,
+            conn_id,
+            exc_info=exc if exc is not None else True,
+        )
+    except BaseException:  # a broken logging setup: never into the library
+        sys.stderr.write(f"connman: {type(handler).__name__}.{method} raised; cannot log it\n")
 
 
 def call(entry: _Entry, method: str, fn: Callable[..., object], args: tuple[object, ...]) -> object:

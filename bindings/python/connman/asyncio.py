@@ -60,11 +60,12 @@ import asyncio
 import collections
 import inspect
 import logging
+import sys
 import threading
-from typing import Callable
+from typing import Any, Awaitable, Callable, Coroutine, Generator
 
 from . import _callbacks, _runtime
-from ._callbacks import Call, _Entry
+from ._callbacks import _Entry
 from ._errors import StateError
 
 __all__ = ["attach", "detach", "drain"]
@@ -219,8 +220,10 @@ def _readable(attachment: _Attachment) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Running handler methods: plain ones at once unless their connection has a
-# queue; coroutine ones (and everything behind them) in the connection's queue.
+# Running handler methods. A connection with nothing queued runs a method at
+# once, inside the event (a coroutine up to its first suspension); a coroutine
+# that suspends is carried on by a task, and the connection's later calls queue
+# behind it until the queue is empty again.
 
 
 def _run(entry: _Entry, method: str, fn: Callable[..., object], args: tuple[object, ...]) -> None:
@@ -254,31 +257,92 @@ def _run_on_loop(
     fn: Callable[..., object],
     args: tuple[object, ...],
 ) -> None:
-    if entry.pending is None and method not in entry.coroutines:
-        result = _callbacks.call(entry, method, fn, args)  # the common, fast case
-        if not inspect.isawaitable(result):
-            return
-        call: Call = (method, fn, args, result)  # a plain method gave a coroutine
-    else:
-        call = (method, fn, args, None)
-    if entry.pending is not None:
-        entry.pending.append(call)
+    if entry.pending is not None:  # a coroutine of this connection is running
+        entry.pending.append((method, fn, args, None))
         return
-    entry.pending = collections.deque([call])
+    result = _callbacks.call(entry, method, fn, args)  # a coroutine function: not started yet
+    if not inspect.isawaitable(result):
+        return  # the common case: a plain method, done
+    try:
+        rest = _start(loop, result)
+    except Exception as e:
+        _callbacks.report(entry.handler, method, _conn_id(entry), e)
+        return
+    if rest is None:
+        return  # finished without suspending
+    entry.pending = collections.deque([(method, fn, args, rest)])
     task = loop.create_task(_drain_queue(entry))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
 
 
+def _start(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[object]) -> Awaitable[object] | None:
+    """Runs coroutine ``awaitable`` up to its first suspension, here and now (so
+    that what it writes before its first ``await`` precedes anything the library
+    sends when the callback returns, e.g. bytes held while reconnecting). Returns
+    what to await for the rest, or None if it finished (raising what it raised)."""
+    if not asyncio.iscoroutine(awaitable):
+        return awaitable  # a future or another awaitable: nothing to start
+    if _EAGER_TASKS:  # Python 3.12+: a task that starts at once, current_task() set
+        task = asyncio.Task(awaitable, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+        if not task.done():
+            return task
+        task.result()
+        return None
+    try:
+        first = awaitable.send(None)
+    except StopIteration:
+        return None
+    return _Resumed(awaitable, first)
+
+
+_EAGER_TASKS = sys.version_info >= (3, 12)
+
+
+class _Resumed:
+    """The rest of a coroutine whose first step ran, having yielded ``first``
+    (what an ``await`` hands the task driving it, e.g. a future): awaiting this
+    carries it on exactly as ``await`` would have, from that yield on."""
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Coroutine[Any, Any, object], first: object) -> None:
+        self._coro = coro
+        self._first = first
+
+    def __await__(self) -> Generator[Any, Any, object]:
+        coro, value = self._coro, self._first
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as e:  # thrown in by the task (cancelled): pass it on
+                try:
+                    value = coro.throw(e)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+    def close(self) -> None:
+        self._coro.close()
+
+
 async def _drain_queue(entry: _Entry) -> None:
-    """Runs the connection's queued calls one at a time, in order."""
+    """Runs the connection's queued calls one at a time, in order: the first is
+    the rest of a coroutine that suspended, the others were called meanwhile."""
     queue = entry.pending
     assert queue is not None
     try:
         while queue:
-            method, fn, args, started = queue[0]
+            method, fn, args, rest = queue[0]
             try:
-                result = fn(*args) if started is None else started
+                result = fn(*args) if rest is None else rest
                 if inspect.isawaitable(result):
                     await result
             except Exception:
@@ -286,9 +350,9 @@ async def _drain_queue(entry: _Entry) -> None:
             queue.popleft()
     finally:
         entry.pending = None
-        for _, _, _, started in queue:  # cancelled (the loop is closing): never run
-            if started is not None:
-                _callbacks.close_awaitable(started)
+        for _, _, _, rest in queue:  # cancelled (the loop is closing): never run
+            if rest is not None:
+                _callbacks.close_awaitable(rest)
         queue.clear()
 
 

@@ -1,14 +1,20 @@
 """Test helpers: the shared flaky echo server (target/<profile>/flaky-echo) driven
-over its stdin, and a recording handler. Imported by the test modules."""
+over its stdin, a Unix-socket echo server in this process, and a recording
+handler. Imported by the test modules."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import queue
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import unittest
 from typing import Callable, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,6 +30,12 @@ if not INSTALLED and PKG_ROOT not in sys.path:
     sys.path.insert(0, PKG_ROOT)
 
 TIMEOUT = 10.0  # seconds: generous deadline for anything that should be quick
+
+# The library's warnings (failed attempts against the servers the tests stop)
+# would otherwise reach stderr through logging's last resort; assertLogs and the
+# tests' own handlers still see every record.
+if not os.environ.get("CONNMAN_TEST_VERBOSE"):
+    logging.getLogger("connman").addHandler(logging.NullHandler())
 
 
 def run_python(*args: str, timeout: float = 3 * TIMEOUT, **env: str) -> subprocess.CompletedProcess:
@@ -135,6 +147,114 @@ class FlakyEcho:
             self.proc.stdout.close()
 
 
+class UnixEcho:
+    """An echo server on a Unix socket, in this process: ``path`` is a filesystem
+    path (in a fresh temporary directory unless given) or ``@name`` (abstract).
+    ``stop()`` closes the listener (removing the socket file) and every
+    connection; ``start()`` listens again on the same path. ``received[i]`` is
+    what the i-th accepted connection sent."""
+
+    def __init__(self, path: Optional[str] = None, echo: bool = True) -> None:
+        if path is None:
+            self._tmp: Optional[tempfile.TemporaryDirectory[str]] = tempfile.TemporaryDirectory(
+                prefix="connman-test-"
+            )
+            path = os.path.join(self._tmp.name, "echo.sock")
+        else:
+            self._tmp = None
+        self.path = path
+        self.echo = echo
+        self.received: List[bytearray] = []
+        self.cond = threading.Condition()
+        self._conns: List[socket.socket] = []
+        self._listener: Optional[socket.socket] = None
+        self.start()
+
+    @property
+    def address(self) -> str:
+        return "\0" + self.path[1:] if self.path.startswith("@") else self.path
+
+    def start(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(self.address)
+        s.listen(16)
+        self._listener = s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                c, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            with self.cond:
+                if self._listener is not listener:  # stopped meanwhile: drop it too
+                    c.close()
+                    return
+                self._conns.append(c)
+                self.received.append(bytearray())
+                index = len(self.received) - 1
+                self.cond.notify_all()
+            threading.Thread(target=self._serve, args=(c, index), daemon=True).start()
+
+    def _serve(self, c: socket.socket, index: int) -> None:
+        while True:
+            try:
+                data = c.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            with self.cond:
+                self.received[index] += data
+                self.cond.notify_all()
+            if self.echo:
+                try:
+                    c.sendall(data)
+                except OSError:
+                    break
+        try:
+            c.close()
+        except OSError:
+            pass
+
+    def drop(self) -> None:
+        """Closes every accepted connection (the listener stays)."""
+        with self.cond:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        """Stops listening (the socket file is removed) and drops every connection."""
+        with self.cond:
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            try:
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accept()
+            except OSError:
+                pass
+            listener.close()
+        if not self.path.startswith("@"):
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+        self.drop()
+
+    def wait_received(self, pred: Callable[[List[bytes]], bool], timeout: float = TIMEOUT) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: pred([bytes(r) for r in self.received]), timeout)
+
+    def close(self) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
 class Recorder:
     """A handler recording every call as (event, conn, arg); wait_for() waits with
     a deadline. ``send_on_connect``: bytes sent from on_connect/on_reconnect."""
@@ -204,3 +324,47 @@ def wait_until(pred: Callable[[], bool], timeout: float = TIMEOUT, interval: flo
         if time.monotonic() >= deadline:
             return bool(pred())
         time.sleep(interval)
+
+
+async def until(pred: Callable[[], bool], timeout: float = TIMEOUT, interval: float = 0.005) -> bool:
+    """:func:`wait_until` for coroutines: polls ``pred`` while the loop runs."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() >= deadline:
+            return bool(pred())
+        await asyncio.sleep(interval)
+    return True
+
+
+class LibraryTestCase(unittest.TestCase):
+    """Leaves the library as it found it: shut down (so every on_close ran and
+    no handler may be left in the binding's table) and configured by default."""
+
+    def tearDown(self) -> None:
+        import connman
+        from connman import _callbacks
+
+        connman.shutdown()
+        connman.configure()
+        self.assertEqual(_callbacks.handlers, {}, "handlers left in the table after shutdown")
+
+
+class EchoTestCase(LibraryTestCase):
+    """With a flaky-echo server: ``self.server``, ``self.port``, ``self.host``."""
+
+    def setUp(self) -> None:
+        self.server = FlakyEcho()
+        self.addCleanup(self.server.close)
+        self.port, self.host = self.server.port, self.server.host
+
+
+def not_found(call: Callable[[], object]) -> bool:
+    """True if ``call()`` raises connman.NotFoundError (a stale handle, a name
+    or path with no connection or pool)."""
+    import connman
+
+    try:
+        call()
+        return False
+    except connman.NotFoundError:
+        return True

@@ -20,10 +20,12 @@ import weakref
 from flaky import (
     EXAMPLES,
     TIMEOUT,
+    EchoTestCase,
     FlakyEcho,
     Recorder,
     run_python,
     flaky_echo_path,
+    not_found,
     wait_until,
 )
 
@@ -31,18 +33,7 @@ import connman
 from connman import _callbacks, _errors
 
 
-class Base(unittest.TestCase):
-    def setUp(self) -> None:
-        self.server = FlakyEcho()
-        self.addCleanup(self.server.close)
-        self.port = self.server.port
-        self.host = self.server.host
-
-    def tearDown(self) -> None:
-        connman.shutdown()
-        # Every on_close ran, so no handler may be left in the table.
-        self.assertEqual(_callbacks.handlers, {}, "handlers left in the table after shutdown")
-
+class Base(EchoTestCase):
     def connect(self, rec=None, **kw):
         rec = rec if rec is not None else Recorder()
         conn = connman.connect(self.port, self.host, rec, **kw)
@@ -567,19 +558,11 @@ class TestPools(Base):
 
 
 def _is_stale(conn) -> bool:
-    try:
-        conn.stats()
-        return False
-    except connman.NotFoundError:
-        return True
+    return not_found(conn.stats)
 
 
 def _pool_exists(name: str) -> bool:
-    try:
-        connman.get_pool(name)
-        return True
-    except connman.NotFoundError:
-        return False
+    return not not_found(lambda: connman.get_pool(name))
 
 
 class TestLifecycle(Base):
