@@ -1,6 +1,7 @@
-"""connman: keep TCP client connections alive.
+"""connman: keep TCP and Unix-socket client connections alive.
 
-connman opens a connection to host:port, hands you the raw socket descriptor
+connman opens a connection to host:port (:func:`connect`) or to a Unix socket
+(:func:`connect_unix`), hands you the raw socket descriptor
 (write to it directly, or use :meth:`Connection.send`), tells your handler when
 the connection drops and when it is back, delivers incoming bytes, and
 re-establishes broken connections by itself, with backoff, forever, until you
@@ -45,11 +46,17 @@ time, and holds the GIL only for the duration of the call. Do not block in a
 handler: a slow handler delays every other connection. Every function may be
 called from any thread and from inside handlers (:func:`shutdown` excepted).
 An exception raised by a handler is logged on the ``"connman"`` logger (see
-:mod:`logging`) and the connection keeps being managed.
+:mod:`logging`) and the connection keeps being managed. :func:`configure`
+chooses N library threads, or none: embedded mode, where the application
+watches :func:`event_fd` and calls :func:`dispatch`; :mod:`connman.asyncio`
+does that on an asyncio loop, where handler methods may be coroutines.
 
 Errors from the library are raised as :class:`ConnmanError` subclasses (with
-``code``, ``name`` and ``message``); bad arguments raise ``TypeError`` or
-``ValueError`` before reaching the library. :func:`shutdown` is registered with
+``code``, ``name``, ``message`` and ``detail``, the library's explanation of
+this very failure, which names the bad argument); bad arguments raise
+``TypeError`` or ``ValueError`` before reaching the library. The library's own
+messages (failed attempts, resets, reconnects) are records of the ``"connman"``
+logger (see :func:`set_log_level`). :func:`shutdown` is registered with
 :mod:`atexit`, so the library's thread stops before the interpreter does.
 """
 

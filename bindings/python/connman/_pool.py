@@ -36,7 +36,8 @@ class Pool(Handle, Generic[H]):
     """A named pool of connections whose handlers come from a factory.
 
     Obtained from :func:`create_pool` or :func:`get_pool`. Members are indexed
-    0, 1, 2, ... in the order of :meth:`add_connection`; indexes never change.
+    0, 1, 2, ... in the order of :meth:`add_connection` and :meth:`add_unix`;
+    indexes never change.
     ``len(pool)`` is the number of members ever added. Using it as a context
     manager disconnects the pool on exit. For type checkers a pool is generic in
     the type of its handlers: ``create_pool("p", Client)`` is a ``Pool[Client]``.

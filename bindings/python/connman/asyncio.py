@@ -24,20 +24,27 @@ the loop's thread, and handlers may use the loop freely (futures, tasks,
             await conn.wait_connected(timeout=5)
             ...
         finally:
-            connman.asyncio.detach()        # every on_close has run
+            connman.asyncio.detach()        # disconnects: every plain on_close has run
             await connman.asyncio.drain()   # and every queued coroutine method
 
     asyncio.run(main())
 
 Handler methods may be plain functions or coroutine functions (``async def``).
-A plain one runs inside the dispatch, as in threaded mode. A coroutine one runs
-as a task; a connection's methods then run one at a time, in the order of the
-events: while a connection has a coroutine method running, its later calls (plain
-ones included) wait in that connection's queue. Other connections are not held
-up. An exception raised by a handler method, plain or coroutine, is logged on
-the ``connman`` logger and the connection keeps being managed. A coroutine
-method that is still queued when its connection closes still runs; the
-:class:`connman.Connection` it gets is stale by then.
+A plain one runs inside the dispatch, as in threaded mode. A coroutine one
+starts there too and runs up to its first suspension (an ``await`` that waits)
+before the event is over: what it sends before that goes out before anything
+the library sends next (the bytes held by ``send_while_reconnecting``, for
+instance: write a handshake in ``on_reconnect`` before awaiting anything). If
+it suspends, a task carries it on, and the connection's later calls (plain ones
+included) wait in that connection's queue until it is done: a connection's
+methods run one at a time, in the order of the events. Other connections are
+not held up. An exception raised by a handler method, plain or coroutine, is
+logged on the ``connman`` logger and the connection keeps being managed. A
+method still queued when its connection closes still runs; the
+:class:`connman.Connection` it gets is stale by then. (Before Python 3.12 the
+first step of a coroutine method runs outside any task, so
+``asyncio.current_task()`` is None there and ``asyncio.timeout()`` needs an
+``await`` before it; from 3.12 on it is an eager task.)
 
 Host names: :func:`connman.connect` resolves the host on the calling thread (the
 loop's, here) unless the option ``resolve_in_background`` is set; set it (or
@@ -45,11 +52,12 @@ use numeric addresses) so that a slow resolver never stalls the loop. Unix
 sockets need no resolution.
 
 Threads: connman functions may still be called from any thread (their effect
-happens at the loop's next dispatch). Handler methods run on the loop's thread,
-except when the library is shut down from another thread while the loop runs
-(their calls are then handed to the loop, and run there later) or after the
-loop is closed (they then run on the shutting-down thread; coroutine methods
-cannot run any more and are logged as dropped).
+happens at the loop's next dispatch). Handler methods always run on the loop's
+thread: when the library is shut down from another thread, the calls that the
+shutdown makes are handed to the loop. Only once the loop has stopped running
+(or is closed) do plain methods run on the thread that shuts the library down
+(at interpreter exit, for instance); coroutine methods cannot run any more then,
+and are logged as dropped.
 
 Idle, nothing runs: the loop only wakes up when the library has work.
 """

@@ -4,9 +4,10 @@
 #      of include/connman.h and Cargo.toml (the mirror cannot drift);
 #   2. mypy --strict on the package and its examples (pyproject.toml [tool.mypy]);
 #   3. `pip wheel` builds libconnman and a py3-none-<platform> wheel holding it;
-#   4. the wheel, installed in a fresh venv, passes the test suite, run from
-#      outside the tree with no CONNMAN_LIBRARY, so the bundled library is the
-#      one tested.
+#   4. the wheel, installed in a fresh venv (with requirements-test.txt:
+#      uvloop), passes the test suite, run from outside the tree with no
+#      CONNMAN_LIBRARY, so the bundled library is the one tested; the uvloop
+#      tests must run there (CONNMAN_TEST_REQUIRE_UVLOOP=1).
 # Tools come from requirements-dev.txt, everything lives under target/python-ci/.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -45,6 +46,7 @@ fi
 echo "-- the test suite against the wheel, installed in a fresh venv"
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install "${pip_flags[@]}" --quiet --no-index "${wheels[0]}"
+"$work/venv/bin/pip" install "${pip_flags[@]}" --quiet -r bindings/python/requirements-test.txt
 # The test server, wherever the workspace builds it.
 flaky_echo=$(cargo build --workspace --bins --quiet --message-format=json | python3 -c '
 import json, sys
@@ -55,5 +57,6 @@ for line in sys.stdin:
 [ -x "$flaky_echo" ] || { echo "flaky-echo was not built" >&2; exit 1; }
 mkdir -p "$work/run"
 (cd "$work/run" && env -u CONNMAN_LIBRARY -u PYTHONPATH CONNMAN_TEST_INSTALLED=1 \
+    CONNMAN_TEST_REQUIRE_UVLOOP=1 \
     CONNMAN_FLAKY_ECHO="$flaky_echo" PYTHONDONTWRITEBYTECODE=1 \
     "$work/venv/bin/python" -m unittest discover -s "$repo/bindings/python/tests")
