@@ -40,8 +40,8 @@ CONNMAN_VERSION_MAJOR = 1
 CONNMAN_VERSION_MINOR = 0
 CONNMAN_VERSION_PATCH = 0
 CONNMAN_MAX_HOST_LEN = 253
-CONNMAN_MAX_POOL_NAME_LEN = 255
 CONNMAN_MAX_UNIX_PATH_LEN = 107
+CONNMAN_MAX_POOL_NAME_LEN = 255
 CONNMAN_MAX_THREADS = 64
 CONNMAN_OK = 0
 CONNMAN_ERR_INVALID_ARGUMENT = 1
@@ -73,6 +73,61 @@ CONNMAN_LOG_DEBUG = 4
 # Types
 
 connman_result = c_int32
+
+
+class connman_conn(Structure):
+    id: int
+
+
+connman_conn._fields_ = [
+    ("id", c_uint64),
+]
+
+
+class connman_pool(Structure):
+    id: int
+
+
+connman_pool._fields_ = [
+    ("id", c_uint64),
+]
+
+
+class connman_handler(Structure):
+    ctx: int | None
+    on_connect: _CFunctionType
+    on_reset: _CFunctionType
+    on_reconnect: _CFunctionType
+    on_data: _CFunctionType
+    on_close: _CFunctionType
+
+
+connman_handler_on_connect = CFUNCTYPE(None, c_void_p, connman_conn, c_int)
+
+
+connman_handler_on_reset = CFUNCTYPE(None, c_void_p, connman_conn)
+
+
+connman_handler_on_reconnect = CFUNCTYPE(None, c_void_p, connman_conn, c_int)
+
+
+connman_handler_on_data = CFUNCTYPE(None, c_void_p, connman_conn, POINTER(c_uint8), c_size_t)
+
+
+connman_handler_on_close = CFUNCTYPE(None, c_void_p, connman_conn)
+
+
+connman_handler._fields_ = [
+    ("ctx", c_void_p),
+    ("on_connect", connman_handler_on_connect),
+    ("on_reset", connman_handler_on_reset),
+    ("on_reconnect", connman_handler_on_reconnect),
+    ("on_data", connman_handler_on_data),
+    ("on_close", connman_handler_on_close),
+]
+
+
+connman_handler_factory = CFUNCTYPE(connman_result, c_void_p, c_size_t, POINTER(connman_handler))
 
 
 class connman_options(Structure):
@@ -114,49 +169,6 @@ connman_options._fields_ = [
 ]
 
 
-class connman_conn(Structure):
-    id: int
-
-
-connman_conn._fields_ = [
-    ("id", c_uint64),
-]
-
-
-class connman_handler(Structure):
-    ctx: int | None
-    on_connect: _CFunctionType
-    on_reset: _CFunctionType
-    on_reconnect: _CFunctionType
-    on_data: _CFunctionType
-    on_close: _CFunctionType
-
-
-connman_handler_on_connect = CFUNCTYPE(None, c_void_p, connman_conn, c_int)
-
-
-connman_handler_on_reset = CFUNCTYPE(None, c_void_p, connman_conn)
-
-
-connman_handler_on_reconnect = CFUNCTYPE(None, c_void_p, connman_conn, c_int)
-
-
-connman_handler_on_data = CFUNCTYPE(None, c_void_p, connman_conn, POINTER(c_uint8), c_size_t)
-
-
-connman_handler_on_close = CFUNCTYPE(None, c_void_p, connman_conn)
-
-
-connman_handler._fields_ = [
-    ("ctx", c_void_p),
-    ("on_connect", connman_handler_on_connect),
-    ("on_reset", connman_handler_on_reset),
-    ("on_reconnect", connman_handler_on_reconnect),
-    ("on_data", connman_handler_on_data),
-    ("on_close", connman_handler_on_close),
-]
-
-
 connman_state = c_int32
 
 
@@ -191,24 +203,6 @@ connman_stats._fields_ = [
 ]
 
 
-connman_log_level = c_int32
-
-
-connman_log_fn = CFUNCTYPE(None, c_void_p, connman_log_level, connman_conn, c_char_p)
-
-
-connman_handler_factory = CFUNCTYPE(connman_result, c_void_p, c_size_t, POINTER(connman_handler))
-
-
-class connman_pool(Structure):
-    id: int
-
-
-connman_pool._fields_ = [
-    ("id", c_uint64),
-]
-
-
 class connman_pool_stats(Structure):
     members: int
     connected: int
@@ -235,12 +229,19 @@ connman_config._fields_ = [
 ]
 
 
+connman_log_level = c_int32
+
+
+connman_log_fn = CFUNCTYPE(None, c_void_p, connman_log_level, connman_conn, c_char_p)
+
+
 # ---------------------------------------------------------------------------
 # Functions: (name, restype, argtypes), every function of the header once.
 
 FUNCTIONS: tuple[tuple[str, type[_CDataType] | None, tuple[type[_CDataType], ...]], ...] = (
-    ("connman_strerror", c_char_p, (connman_result,)),
     ("connman_version", c_char_p, ()),
+    ("connman_strerror", c_char_p, (connman_result,)),
+    ("connman_last_error_message", c_char_p, ()),
     ("connman_options_default", connman_options, ()),
     (
         "connman_connect",
@@ -253,21 +254,18 @@ FUNCTIONS: tuple[tuple[str, type[_CDataType] | None, tuple[type[_CDataType], ...
             POINTER(connman_conn),
         ),
     ),
-    ("connman_get_connection", connman_result, (c_uint16, c_char_p, POINTER(connman_conn))),
     (
         "connman_connect_unix",
         connman_result,
         (c_char_p, POINTER(connman_handler), POINTER(connman_options), POINTER(connman_conn)),
     ),
+    ("connman_get_connection", connman_result, (c_uint16, c_char_p, POINTER(connman_conn))),
     ("connman_get_connection_unix", connman_result, (c_char_p, POINTER(connman_conn))),
     ("connman_fd", c_int, (connman_conn,)),
     ("connman_conn_from_fd", connman_result, (c_int, POINTER(connman_conn))),
     ("connman_send", connman_result, (connman_conn, POINTER(c_uint8), c_size_t)),
     ("connman_disconnect", connman_result, (connman_conn,)),
     ("connman_get_stats", connman_result, (connman_conn, POINTER(connman_stats))),
-    ("connman_disconnect_all", connman_result, ()),
-    ("connman_shutdown", connman_result, ()),
-    ("connman_set_log", connman_result, (connman_log_fn, c_void_p, connman_log_level)),
     (
         "connman_pool_create",
         connman_result,
@@ -293,18 +291,22 @@ FUNCTIONS: tuple[tuple[str, type[_CDataType] | None, tuple[type[_CDataType], ...
     ("connman_pool_disconnect", connman_result, (connman_pool,)),
     ("connman_config_default", connman_config, ()),
     ("connman_configure", connman_result, (POINTER(connman_config),)),
+    ("connman_disconnect_all", connman_result, ()),
+    ("connman_shutdown", connman_result, ()),
     ("connman_event_fd", c_int, ()),
     ("connman_dispatch", connman_result, ()),
-    ("connman_last_error_message", c_char_p, ()),
+    ("connman_set_log", connman_result, (connman_log_fn, c_void_p, connman_log_level)),
 )
 
 
 class Library(Protocol):
     """The loaded library as ctypes calls it, for type checkers."""
 
+    def connman_version(self, /) -> bytes | None: ...
+
     def connman_strerror(self, code: int, /) -> bytes | None: ...
 
-    def connman_version(self, /) -> bytes | None: ...
+    def connman_last_error_message(self, /) -> bytes | None: ...
 
     def connman_options_default(self, /) -> connman_options: ...
 
@@ -318,19 +320,19 @@ class Library(Protocol):
         /,
     ) -> int: ...
 
-    def connman_get_connection(
-        self,
-        port: int,
-        host: bytes | None,
-        out: _Ptr[connman_conn],
-        /,
-    ) -> int: ...
-
     def connman_connect_unix(
         self,
         path: bytes | None,
         handler: _Ptr[connman_handler],
         options: _Ptr[connman_options],
+        out: _Ptr[connman_conn],
+        /,
+    ) -> int: ...
+
+    def connman_get_connection(
+        self,
+        port: int,
+        host: bytes | None,
         out: _Ptr[connman_conn],
         /,
     ) -> int: ...
@@ -351,18 +353,6 @@ class Library(Protocol):
     def connman_disconnect(self, conn: connman_conn, /) -> int: ...
 
     def connman_get_stats(self, conn: connman_conn, out: _Ptr[connman_stats], /) -> int: ...
-
-    def connman_disconnect_all(self, /) -> int: ...
-
-    def connman_shutdown(self, /) -> int: ...
-
-    def connman_set_log(
-        self,
-        fn: _CFunctionType | None,
-        ctx: int | None,
-        max_level: int,
-        /,
-    ) -> int: ...
 
     def connman_pool_create(
         self,
@@ -435,8 +425,18 @@ class Library(Protocol):
 
     def connman_configure(self, config: _Ptr[connman_config], /) -> int: ...
 
+    def connman_disconnect_all(self, /) -> int: ...
+
+    def connman_shutdown(self, /) -> int: ...
+
     def connman_event_fd(self, /) -> int: ...
 
     def connman_dispatch(self, /) -> int: ...
 
-    def connman_last_error_message(self, /) -> bytes | None: ...
+    def connman_set_log(
+        self,
+        fn: _CFunctionType | None,
+        ctx: int | None,
+        max_level: int,
+        /,
+    ) -> int: ...
