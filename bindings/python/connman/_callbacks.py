@@ -239,7 +239,7 @@ def _dispatch(ctx: int | None, conn_id: int, method: str, *args: bytes) -> None:
         report(entry.handler, method, conn_id)
         return
     result = call(entry, method, fn, full)
-    if inspect.isawaitable(result):  # nothing here can await it
+    if result is not None and inspect.isawaitable(result):  # nothing here can await it
         close_awaitable(result)
         logger.error(
             "connman: %s.%s returned an awaitable, but no asyncio loop runs connman "
@@ -261,8 +261,9 @@ def close_awaitable(awaitable: object) -> None:
 
 
 def _on_connect(ctx: int | None, conn: connman_conn, fd: int) -> None:
-    _waiters.wake(conn.id)
+    # The waiters of Connection.wait_connected wake after the handler's method.
     _dispatch(ctx, conn.id, "on_connect")
+    _waiters.wake(conn.id)
 
 
 def _on_reset(ctx: int | None, conn: connman_conn) -> None:
@@ -270,8 +271,8 @@ def _on_reset(ctx: int | None, conn: connman_conn) -> None:
 
 
 def _on_reconnect(ctx: int | None, conn: connman_conn, fd: int) -> None:
-    _waiters.wake(conn.id)
     _dispatch(ctx, conn.id, "on_reconnect")
+    _waiters.wake(conn.id)
 
 
 def _on_data(ctx: int | None, conn: connman_conn, data: _Pointer[c_uint8], length: int) -> None:

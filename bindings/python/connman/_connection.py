@@ -201,7 +201,9 @@ class Connection(Handle):
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Waits until the connection is up (state ``CONNECTED``): returns at
         once if it is, else when the first connect or the next reconnect
-        succeeds, whatever the handler's methods are doing.
+        succeeds, once the handler's ``on_connect`` / ``on_reconnect`` has
+        returned (a coroutine one under :mod:`connman.asyncio`: once it first
+        suspended; it may still be running).
 
         Works on any asyncio loop: under :mod:`connman.asyncio` (the loop runs
         the library), and in threaded mode too (the library's thread wakes the

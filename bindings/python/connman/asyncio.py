@@ -131,10 +131,16 @@ def attach(loop: asyncio.AbstractEventLoop | None = None) -> None:
                 "thread(s); attach before the first connection or after connman.shutdown()",
             ) from None
     attachment = _Attachment(loop, _runtime.event_fd())
-    loop.add_reader(attachment.fd, _readable, attachment)
     _attached = attachment
     _callbacks.set_runner(_run)
     _runtime.set_shutdown_override(detach)
+    try:
+        loop.add_reader(attachment.fd, _readable, attachment)
+    except BaseException:  # a loop without add_reader (e.g. the Windows proactor)
+        _attached = None
+        _callbacks.set_runner(None)
+        _runtime.set_shutdown_override(None)
+        raise
 
 
 def detach() -> None:
@@ -144,9 +150,10 @@ def detach() -> None:
     and the default configuration (one library thread) is restored for what
     comes next. :func:`connman.shutdown` does the same while attached.
     Coroutine methods still queued keep running as tasks on the loop:
-    ``await drain()`` waits for them. Best called on the loop's thread (from
-    another, it waits for the loop to stop watching, then shuts down there,
-    handing the handler calls to the loop). Not from inside a handler method
+    ``await drain()`` waits for them. Best called on the loop's thread; from
+    another thread it first waits until the loop has stopped watching, then
+    shuts the library down on the calling thread, handing the handler calls that
+    this makes to the loop. Not from inside a handler method
     (:class:`connman.InCallbackError`). Does nothing when not attached.
     """
     global _attached
@@ -168,8 +175,9 @@ def detach() -> None:
 async def drain() -> None:
     """Waits until every queued handler method (of any connection) has run,
     including those queued by the events that :func:`detach` produced."""
+    loop, me = asyncio.get_running_loop(), asyncio.current_task()
     while True:
-        tasks = {t for t in _tasks if not t.done() and t is not asyncio.current_task()}
+        tasks = {t for t in _tasks if not t.done() and t is not me and t.get_loop() is loop}
         if not tasks:
             return
         await asyncio.wait(tasks)
@@ -269,7 +277,7 @@ def _run_on_loop(
         entry.pending.append((method, fn, args, None))
         return
     result = _callbacks.call(entry, method, fn, args)  # a coroutine function: not started yet
-    if not inspect.isawaitable(result):
+    if result is None or not inspect.isawaitable(result):
         return  # the common case: a plain method, done
     try:
         rest = _start(loop, result)

@@ -176,6 +176,37 @@ class AsyncioTests:
 
         self.run_async(main())
 
+    def test_a_cancelled_coroutine_method_frees_its_connection_queue(self):
+        seen: list[str] = []
+
+        class Stuck(connman.Handler):
+            async def on_connect(self, conn):
+                try:
+                    await asyncio.sleep(60)
+                except asyncio.CancelledError:
+                    seen.append("cancelled")
+                    raise
+
+            def on_data(self, conn, data):
+                seen.append(data.decode())
+
+        async def main():
+            connman.asyncio.attach()
+            conn = connman.connect(self.port, self.host, Stuck())
+            await conn.wait_connected(TIMEOUT)
+            self.assertTrue(await until(lambda: bool(connman.asyncio._tasks)))
+            conn.send(b"queued")  # its echo waits behind the stuck on_connect
+            await asyncio.sleep(0.05)
+            self.assertEqual(seen, [])
+            for task in list(connman.asyncio._tasks):
+                task.cancel()
+            await asyncio.sleep(0)
+            self.assertTrue(await until(lambda: seen == ["cancelled"]), seen)
+            conn.send(b"after")  # the queue is gone: plain methods run at once again
+            self.assertTrue(await until(lambda: seen == ["cancelled", "after"]), seen)
+
+        self.run_async(main())
+
     def test_idle_means_no_wakeups(self):
         rec = Recorder(send_on_connect=b"idle?")
 

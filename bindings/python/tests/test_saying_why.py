@@ -5,8 +5,10 @@ EAI names in stats."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
+import io
 import logging
 import pickle
 import textwrap
@@ -198,8 +200,12 @@ class TestLogging(EchoTestCase):
         self.addCleanup(logger.removeFilter, f)
         gc.collect()  # the hook is kept alive by the package
         rec = Recorder(send_on_connect=b"still fine")
-        connman.connect(self.port, self.host, rec)
-        self.assertTrue(rec.wait_data(b"still fine"))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            connman.connect(self.port, self.host, rec)
+            self.assertTrue(rec.wait_data(b"still fine"))
+            self.assertTrue(wait_until(lambda: "connected to" in err.getvalue()))
+        self.assertIn("connman: cannot log a message of the library: b'connected to", err.getvalue())
 
     def test_logging_configured_before_import(self):
         code = textwrap.dedent(
