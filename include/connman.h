@@ -875,8 +875,8 @@ connman_result connman_shutdown(void);
  * the library if needed; the same descriptor until `connman_shutdown`, which
  * closes it. Do not read from it, write to it or close it.
  *
- * Returns -1 when the library is not in embedded mode (see
- * `connman_last_error_message`).
+ * Returns -1 when the library is not in embedded mode, or in a `fork()` child
+ * (`connman_last_error_message` says which).
  */
 int connman_event_fd(void);
 

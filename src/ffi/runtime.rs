@@ -59,8 +59,8 @@ pub extern "C" fn connman_shutdown() -> connman_result {
 /// the library if needed; the same descriptor until `connman_shutdown`, which
 /// closes it. Do not read from it, write to it or close it.
 ///
-/// Returns -1 when the library is not in embedded mode (see
-/// `connman_last_error_message`).
+/// Returns -1 when the library is not in embedded mode, or in a `fork()` child
+/// (`connman_last_error_message` says which).
 #[no_mangle]
 pub extern "C" fn connman_event_fd() -> c_int {
     ffi_guard!("connman_event_fd", -1 => {
