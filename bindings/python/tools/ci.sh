@@ -28,7 +28,13 @@ echo "-- mypy --strict"
 (cd bindings/python && "$work/tools/bin/mypy" --cache-dir "$work/mypy-cache")
 
 echo "-- pip wheel ./bindings/python (builds libconnman with cargo)"
-"$work/tools/bin/pip" wheel "${pip_flags[@]}" -v --no-deps -w "$work/wheels" ./bindings/python
+# Progress: cargo's own lines; the whole log only if the build fails.
+if ! "$work/tools/bin/pip" wheel "${pip_flags[@]}" -v --no-deps -w "$work/wheels" ./bindings/python \
+    > "$work/wheel.log" 2>&1; then
+    cat "$work/wheel.log" >&2
+    exit 1
+fi
+grep -E '^ *(Compiling|Finished) |^Successfully built' "$work/wheel.log" | tail -n 4 || true
 wheels=("$work"/wheels/connman-*.whl)
 if [ "${#wheels[@]}" -ne 1 ]; then
     echo "expected one wheel, got: ${wheels[*]}" >&2
