@@ -21,9 +21,47 @@ fn err(what: &str, e: io::Error) -> String {
     format!("{what}: {e}")
 }
 
-/// A nonblocking socket with a connect to 127.0.0.1:`port` started.
-pub(crate) fn connect_start(port: u16) -> R<OwnedFd> {
+/// The socket options connman sets on every TCP socket by default (TCP_NODELAY,
+/// keepalive idle / interval / count, TCP_USER_TIMEOUT), set the same way.
+pub(crate) fn connman_sockopts(fd: RawFd) -> R<()> {
+    let o = connman::Options::default();
+    let secs = |d: Duration| d.as_secs().max(1) as i32;
+    let set =
+        |level, name, v: i32| sys::setsockopt(fd, level, name, v).map_err(|e| err("setsockopt", e));
+    if o.nodelay {
+        set(libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    }
+    if let Some(idle) = o.keepalive_idle {
+        set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
+        set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs(idle))?;
+        set(
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPINTVL,
+            secs(o.keepalive_interval),
+        )?;
+        set(
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPCNT,
+            o.keepalive_count as i32,
+        )?;
+    }
+    if let Some(t) = o.user_timeout {
+        set(
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            t.as_millis() as i32,
+        )?;
+    }
+    Ok(())
+}
+
+/// A nonblocking socket with a connect to 127.0.0.1:`port` started; with
+/// connman's socket options first when `like_connman`.
+pub(crate) fn connect_start(port: u16, like_connman: bool) -> R<OwnedFd> {
     let fd = sys::tcp_socket(&loopback(port)).map_err(|e| err("socket", e))?;
+    if like_connman {
+        connman_sockopts(fd.as_raw_fd())?;
+    }
     sys::connect_start(fd.as_raw_fd(), &loopback(port)).map_err(|e| err("connect", e))?;
     Ok(fd)
 }
@@ -109,8 +147,8 @@ pub(crate) fn echo_round(
     Ok(t0.elapsed().as_nanos() as f64 / n as f64)
 }
 
-/// Metric 2: bytes/s received over `window` after `warmup`, with the same 256 KiB
-/// buffer as connman. `like_connman` = false: recv until EAGAIN, then poll (the
+/// Metric 2: bytes/s received over `window` after `warmup`, into `buf` (the size
+/// of connman's read buffer). `like_connman` = false: recv until EAGAIN, then poll (the
 /// baseline). true (a diagnostic): epoll_wait, then one recv per wake-up unless it
 /// filled the buffer, which is the reactor's loop structure.
 pub(crate) fn blast_round(
@@ -157,7 +195,7 @@ pub(crate) fn blast_round(
 /// Metric 3: one handshake: socket(), nonblocking connect, wait until writable (ns).
 pub(crate) fn handshake(port: u16) -> R<f64> {
     let t0 = Instant::now();
-    let fd = connect_start(port)?;
+    let fd = connect_start(port, false)?;
     let ok =
         sys::poll_fd(fd.as_raw_fd(), libc::POLLOUT, 2_000) && sys::so_error(fd.as_raw_fd()) == 0;
     let el = t0.elapsed();
@@ -179,7 +217,8 @@ pub(crate) struct ScaleRound {
     pub(crate) overflows: u64,
 }
 
-/// Metric 4: `n` nonblocking connects at once, on one epoll, until all are up.
+/// Metric 4: `n` nonblocking connects at once, on one epoll, until all are up,
+/// each socket with connman's default socket options (like with like).
 pub(crate) fn scale_round(n: usize, port: u16, debug: bool) -> R<ScaleRound> {
     let ep = Epoll::new().map_err(|e| err("epoll", e))?;
     let mut fds = Vec::with_capacity(n);
@@ -193,7 +232,7 @@ pub(crate) fn scale_round(n: usize, port: u16, debug: bool) -> R<ScaleRound> {
     let mut done_ms = Vec::with_capacity(n);
     let mut res = Ok(());
     for i in 0..n {
-        match connect_start(port) {
+        match connect_start(port, true) {
             Ok(fd) => {
                 let added = ep.add(fd.as_raw_fd(), epoll::OUT, i as u64);
                 fds.push(fd);

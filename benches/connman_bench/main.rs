@@ -1,19 +1,23 @@
 //! connman against a raw-socket baseline, in one program and one run.
 //!
-//! `cargo bench --bench connman_bench` runs the full set (about two minutes);
-//! `cargo bench --bench connman_bench -- --quick` (or `CONNMAN_BENCH_QUICK=1`) is the
-//! smoke mode CI uses (small counts, well under 20 s). Run without cargo's `--bench`
-//! argument (e.g. by `cargo test --benches`) it also runs quick.
+//! `cargo bench --bench connman_bench` runs the full set (a few minutes) and writes
+//! `docs/bench/results.json`; `cargo bench --bench connman_bench -- --quick` (or
+//! `CONNMAN_BENCH_QUICK=1`) is the smoke mode CI uses (small counts, well under 30 s;
+//! its JSON goes to `target/connman_bench/results-quick.json`). Run without cargo's
+//! `--bench` argument (e.g. by `cargo test --benches`) it also runs quick.
 //! Flags after `--`: `--only 1,3` runs only some metrics; `--strict` exits 1 when a
 //! target is missed; `--no-pin` (or `CONNMAN_BENCH_NO_PIN=1`) leaves CPU placement to
-//! the scheduler. `CONNMAN_BENCH_CONNS=N` changes the scale metric's count;
-//! `CONNMAN_BENCH_DEBUG=1` adds socket-state and `nstat` dumps around the restart.
+//! the scheduler; `--json PATH` writes the JSON elsewhere. `CONNMAN_BENCH_CONNS=N`
+//! changes the scale metric's count; `CONNMAN_BENCH_DEBUG=1` adds socket-state and
+//! `nstat` dumps around the restart.
 //!
 //! The echo server is the project's `flaky-echo` (tools/flaky-echo), run as a
 //! separate process so that this process's CPU time is the client's own: `FLAKY_ECHO`
 //! (a path), else built by `cargo build --release -p flaky-echo` on the first run.
 //! With two or more CPUs the server is pinned to CPU 0 and this process to the
-//! others, so that every run measures the same cross-CPU case.
+//! others, so that every run measures the same cross-CPU case; the throughput
+//! metric also runs unpinned (reported with its spread), and the threads metric
+//! runs unpinned only (it needs both CPUs for the client).
 //!
 //! Every metric alternates connman rounds and baseline rounds (A/B, then B/A).
 //! Every wait has a deadline, and a watchdog ends the process if the whole run
@@ -21,10 +25,12 @@
 //! sampled before and after the run and printed with the table.
 //!
 //! Files: one per metric family (`echo.rs` 1, `throughput.rs` 2, `recovery.rs` 3,
-//! `scale.rs` 4, `send.rs` 5), `baseline.rs` (the raw-socket side of each), and
-//! `alloc.rs` (counting allocator), `report.rs` (statistics, the table), `server.rs`
-//! (the echo server process), `support.rs` (clock, waits), `system.rs` (/proc, CPU
-//! placement). Results and their analysis: docs/BENCHMARKS.md.
+//! `scale.rs` 4, `send.rs` 5, `threads.rs` 6), `baseline.rs` (the raw-socket side of
+//! each), and `alloc.rs` (counting allocator), `report.rs` (statistics, the table),
+//! `results.rs` (the targets, the JSON), `server.rs` (the echo server process),
+//! `support.rs` (clock, waits, library modes), `system.rs` (/proc, CPU placement).
+//! Results and their analysis: docs/BENCHMARKS.md; the picture:
+//! `python3 tools/plot_bench.py`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -33,17 +39,23 @@ mod baseline;
 mod echo;
 mod recovery;
 mod report;
+mod results;
 mod scale;
 mod send;
 mod server;
 mod support;
 mod system;
+mod threads;
 mod throughput;
 
 use report::{Row, Table};
 use std::time::{Duration, Instant};
 use support::{shutdown_bounded, BASE, R};
-use system::{background_load, cpu_set, machine, online_cpus, pin_self, SERVER_CPUS};
+use system::{background_load, describe, init_placement, machine, online_cpus};
+
+/// The raw clients' read buffer: the size of connman's (`READ_BUF` in
+/// src/runtime/reactor.rs), so both read in the same chunks.
+pub(crate) const RAW_BUF: usize = 128 * 1024;
 
 pub(crate) struct Cfg {
     pub(crate) quick: bool,
@@ -58,6 +70,12 @@ pub(crate) struct Cfg {
     pub(crate) idle_long: Duration,
     pub(crate) down_for: Duration,
     pub(crate) send_n: usize,
+    /// Storm-only round near the descriptor limit (0: none).
+    pub(crate) storm_big_n: usize,
+    /// Metric 6: connections, rounds per thread count.
+    pub(crate) work_conns: usize,
+    pub(crate) work_rounds: usize,
+    pub(crate) json: std::path::PathBuf,
     pub(crate) only: Vec<u32>,
     pub(crate) strict: bool,
     pub(crate) pin: bool,
@@ -81,6 +99,19 @@ impl Cfg {
             .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
             .unwrap_or_default();
         let strict = args.iter().any(|a| a == "--strict");
+        let json = args
+            .iter()
+            .position(|a| a == "--json")
+            .and_then(|i| args.get(i + 1))
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+                if quick {
+                    root.join("target/connman_bench/results-quick.json")
+                } else {
+                    root.join("docs/bench/results.json")
+                }
+            });
         let pin = !args.iter().any(|a| a == "--no-pin")
             && std::env::var_os("CONNMAN_BENCH_NO_PIN").is_none();
         if quick {
@@ -97,6 +128,10 @@ impl Cfg {
                 idle_long: Duration::ZERO,
                 down_for: Duration::from_millis(500),
                 send_n: 5_000,
+                storm_big_n: 380,
+                work_conns: 100,
+                work_rounds: 1,
+                json,
                 only,
                 strict,
                 pin,
@@ -117,6 +152,10 @@ impl Cfg {
                 idle_long: Duration::from_secs(9),
                 down_for: Duration::from_secs(1),
                 send_n: 200_000,
+                storm_big_n: 19_000,
+                work_conns: 1_000,
+                work_rounds: 3,
+                json,
                 only,
                 strict,
                 pin,
@@ -159,16 +198,7 @@ fn main() {
     cfg.nofile = nofile;
     let cfg = cfg;
     let ncpu = online_cpus();
-    let placement = if cfg.pin && ncpu >= 2 && pin_self(&cpu_set(1..ncpu)) {
-        SERVER_CPUS.get_or_init(|| Some(cpu_set([0])));
-        format!(
-            "server pinned to CPU 0, bench process (reactor included) to CPUs 1-{}",
-            ncpu - 1
-        )
-    } else {
-        SERVER_CPUS.get_or_init(|| None);
-        "no CPU pinning".to_string()
-    };
+    let placement = describe(init_placement(cfg.pin));
     let sysctl = |p: &str| {
         std::fs::read_to_string(p)
             .map(|s| s.trim().to_string())
@@ -191,12 +221,13 @@ fn main() {
     let mut t = Table::default();
     t.note(format!("placement: {placement}"));
     let mut errors = vec![];
-    let metrics: [(u32, Metric); 5] = [
+    let metrics: [(u32, Metric); 6] = [
         (1, echo::metric_echo),
         (2, throughput::metric_blast),
         (3, recovery::metric_recovery),
         (4, scale::metric_scale),
         (5, send::metric_send),
+        (6, threads::metric_threads),
     ];
     for (m, f) in metrics {
         if !cfg.want(m) {
@@ -219,6 +250,46 @@ fn main() {
         if load0.max(load1) > 0.1 { " -- the machine was busy: treat the ratios with care" } else { "" }
     ));
     t.print();
+    results::print_targets(&t, cfg.quick);
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let meta = [
+        (
+            "date",
+            results::command_out("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        ),
+        (
+            "commit",
+            results::command_out(
+                "git",
+                &[
+                    "-C",
+                    env!("CARGO_MANIFEST_DIR"),
+                    "describe",
+                    "--always",
+                    "--dirty",
+                ],
+            ),
+        ),
+        ("mode", if cfg.quick { "quick" } else { "full" }.to_string()),
+        ("machine", machine()),
+        ("kernel", results::command_out("uname", &["-r"])),
+        ("placement", placement.clone()),
+        ("background_load_before", format!("{:.3}", load0)),
+        ("background_load_after", format!("{:.3}", load1)),
+        ("loadavg_after", loadavg.trim().to_string()),
+        (
+            "run_seconds",
+            format!("{:.1}", started.elapsed().as_secs_f64()),
+        ),
+    ];
+    let json = results::to_json(&t, &meta);
+    match cfg.json.parent().map(std::fs::create_dir_all) {
+        Some(Err(e)) => errors.push(format!("json: {e}")),
+        _ => match std::fs::write(&cfg.json, json) {
+            Ok(()) => println!("results: {}", cfg.json.display()),
+            Err(e) => errors.push(format!("json {}: {e}", cfg.json.display())),
+        },
+    }
     println!();
     println!("run took {:.1} s", took.as_secs_f64());
     let missed: Vec<&Row> = t.rows.iter().filter(|r| r.met == Some(false)).collect();

@@ -31,12 +31,31 @@ pub(crate) struct Row {
     pub(crate) ratio: String,
     pub(crate) target: String,
     pub(crate) met: Option<bool>,
+    /// The issue target this row decides (e.g. "16.1"), if any.
+    pub(crate) key: Option<&'static str>,
+    /// The row's figures as numbers, for the JSON.
+    pub(crate) values: Vec<(&'static str, f64)>,
+}
+
+impl Row {
+    /// Marks the row as deciding target `k` (see `results::TARGETS`).
+    pub(crate) fn key(&mut self, k: &'static str) -> &mut Row {
+        self.key = Some(k);
+        self
+    }
+    /// Adds a named figure to the JSON of this row.
+    pub(crate) fn val(&mut self, name: &'static str, x: f64) -> &mut Row {
+        self.values.push((name, x));
+        self
+    }
 }
 
 #[derive(Default)]
 pub(crate) struct Table {
     pub(crate) rows: Vec<Row>,
-    notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
+    /// Named sample series (for the JSON and the picture).
+    pub(crate) series: Vec<(String, Vec<f64>)>,
 }
 
 impl Table {
@@ -48,7 +67,7 @@ impl Table {
         ratio: String,
         target: &str,
         met: Option<bool>,
-    ) {
+    ) -> &mut Row {
         println!("  -> {metric}: connman {connman} | baseline {baseline} | ratio {ratio}");
         self.rows.push(Row {
             metric: metric.into(),
@@ -57,25 +76,32 @@ impl Table {
             ratio,
             target: target.into(),
             met,
+            key: None,
+            values: vec![],
         });
+        self.rows.last_mut().expect("just pushed")
     }
     pub(crate) fn note(&mut self, s: String) {
         println!("  note: {s}");
         self.notes.push(s);
+    }
+    /// Keeps a sample series for the JSON (not printed).
+    pub(crate) fn series(&mut self, name: impl Into<String>, v: Vec<f64>) {
+        self.series.push((name.into(), v));
     }
     pub(crate) fn print(&self) {
         println!();
         println!("| metric | connman | baseline | ratio | target | met |");
         println!("|---|---|---|---|---|---|");
         for r in &self.rows {
-            let met = match r.met {
-                Some(true) => "yes",
-                Some(false) => "NO",
-                None => "-",
-            };
             println!(
                 "| {} | {} | {} | {} | {} | {} |",
-                r.metric, r.connman, r.baseline, r.ratio, r.target, met
+                r.metric,
+                r.connman,
+                r.baseline,
+                r.ratio,
+                r.target,
+                met_word(r.met)
             );
         }
         println!();
@@ -83,6 +109,14 @@ impl Table {
         for n in &self.notes {
             println!("- {n}");
         }
+    }
+}
+
+pub(crate) fn met_word(m: Option<bool>) -> &'static str {
+    match m {
+        Some(true) => "yes",
+        Some(false) => "NO",
+        None => "-",
     }
 }
 

@@ -6,7 +6,7 @@ use crate::baseline;
 use crate::echo::{self, PING};
 use crate::report::{median, ratio, Table};
 use crate::server;
-use crate::support::{wait_for, R};
+use crate::support::{wait_for, Drive, R};
 use crate::Cfg;
 use connman::Options;
 use std::os::fd::{AsRawFd, RawFd};
@@ -52,7 +52,7 @@ pub(crate) fn timed_bursts(
 pub(crate) fn metric_send(cfg: &Cfg, t: &mut Table) -> R<()> {
     println!("[5] send 64 B: conn.send vs raw send()");
     let srv = server::spawn("sink", 0)?;
-    let (conn, st) = echo::connect(srv.port, &Options::default(), "send")?;
+    let (conn, st) = echo::connect(&Drive::Own, srv.port, &Options::default(), "send")?;
     let cfd = conn.fd().map_err(|e| format!("{e:?}"))?;
     let raw = baseline::connect(srv.port, true)?;
     let fd = raw.as_raw_fd();

@@ -1,7 +1,8 @@
 //! The machine and this process, from /proc and libc: CPU time, memory, TCP
 //! counters, CPU placement, background load.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// TcpExt counters of /proc/net/netstat (this network namespace).
@@ -98,11 +99,60 @@ pub(crate) fn pin_self(set: &libc::cpu_set_t) -> bool {
     unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) == 0 }
 }
 
-/// CPU placement: the server on CPU 0, this process (its reactor thread included)
-/// on the others, so every run measures the same cross-CPU case instead of
-/// whatever the scheduler picked (same-CPU and cross-CPU round trips differ by 10x
-/// on a small VM).
-pub(crate) static SERVER_CPUS: OnceLock<Option<libc::cpu_set_t>> = OnceLock::new();
+/// Where the server and this process run. `Pinned` (the default for ratio
+/// figures): the server on CPU 0, this process (every connman loop thread it
+/// starts included) on the others, so every run measures the same cross-CPU case
+/// instead of whatever the scheduler picked (same-CPU and cross-CPU round trips
+/// differ by 10x on a small VM). `Free`: both may run anywhere.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Placement {
+    Pinned,
+    Free,
+}
+
+/// The placement new servers get (None until [`place`] is called).
+static SERVER_CPUS: Mutex<Option<libc::cpu_set_t>> = Mutex::new(None);
+/// Pinning is possible and wanted (two CPUs or more, no `--no-pin`).
+static CAN_PIN: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn init_placement(want_pin: bool) -> Placement {
+    CAN_PIN.store(want_pin && online_cpus() >= 2, Relaxed);
+    place(Placement::Pinned)
+}
+
+/// Sets the placement of this thread (and the threads it starts later, such as
+/// a connman runtime started after this) and of servers spawned from now on.
+/// Returns the placement in force (Free when pinning is off).
+pub(crate) fn place(p: Placement) -> Placement {
+    let n = online_cpus();
+    let p = if CAN_PIN.load(Relaxed) {
+        p
+    } else {
+        Placement::Free
+    };
+    let (me, server) = match p {
+        Placement::Pinned => (cpu_set(1..n), Some(cpu_set([0]))),
+        Placement::Free => (cpu_set(0..n), None),
+    };
+    pin_self(&me);
+    *SERVER_CPUS.lock().unwrap() = server;
+    p
+}
+
+/// The CPUs a new server is pinned to (None: anywhere).
+pub(crate) fn server_cpus() -> Option<libc::cpu_set_t> {
+    *SERVER_CPUS.lock().unwrap()
+}
+
+pub(crate) fn describe(p: Placement) -> String {
+    match p {
+        Placement::Pinned => format!(
+            "server pinned to CPU 0, bench process (connman threads included) to CPUs 1-{}",
+            online_cpus() - 1
+        ),
+        Placement::Free => "no CPU pinning".to_string(),
+    }
+}
 
 /// (busy, total) jiffies of all CPUs, from /proc/stat.
 pub(crate) fn cpu_jiffies() -> (u64, u64) {
