@@ -233,6 +233,28 @@ pub fn connect(fd: RawFd, addr: &Addr) -> io::Result<ConnectStart> {
     }
 }
 
+/// Whether a nonblocking connect in progress has finished, without waiting:
+/// Some(0) connected, Some(errno) failed, None still in flight.
+pub fn connect_outcome(fd: RawFd) -> Option<i32> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd; a zero timeout never blocks.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    if r <= 0 {
+        return None;
+    }
+    if p.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+        return Some(match socket_error(fd) {
+            0 => libc::ECONNREFUSED,
+            e => e,
+        });
+    }
+    (p.revents & libc::POLLOUT != 0).then_some(0)
+}
+
 /// The pending error of a socket (SO_ERROR), 0 if none.
 pub fn socket_error(fd: RawFd) -> i32 {
     let mut err: libc::c_int = 0;

@@ -205,6 +205,50 @@ pub(crate) fn handshake(port: u16) -> R<f64> {
     Ok(el.as_nanos() as f64)
 }
 
+/// Metric 3, like with like: a raw client's whole reconnect after the server
+/// dropped it, in the conditions connman meets (the connection up for
+/// `up_for`, then the server's `drop` command): from the EOF (as an epoll loop
+/// sees it) to the new socket writable: close, socket(), nonblocking connect,
+/// poll (ns). `fd` is the connection; returns the new one.
+pub(crate) fn reconnect(
+    srv: &mut testkit::FlakyEcho,
+    fd: OwnedFd,
+    up_for: Duration,
+) -> R<(f64, OwnedFd)> {
+    let ep = Epoll::new().map_err(|e| err("epoll", e))?;
+    ep.add(fd.as_raw_fd(), epoll::IN, 1)
+        .map_err(|e| err("epoll_ctl", e))?;
+    std::thread::sleep(up_for);
+    srv.cmd("drop")?;
+    let mut evs = [epoll::NO_EVENT; 1];
+    let mut buf = [0u8; 64];
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        if ep.wait(&mut evs, 100).unwrap_or(0) > 0
+            && matches!(
+                sys::recv(fd.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT),
+                Ok(0)
+            )
+        {
+            break;
+        }
+        if Instant::now() > end {
+            return Err("raw reconnect: no EOF within 5 s".into());
+        }
+    }
+    let t0 = Instant::now();
+    drop(fd);
+    let port = srv.port;
+    let fd = connect_start(port, false)?;
+    let ok =
+        sys::poll_fd(fd.as_raw_fd(), libc::POLLOUT, 2_000) && sys::so_error(fd.as_raw_fd()) == 0;
+    let el = t0.elapsed();
+    if !ok {
+        return Err("raw reconnect failed".into());
+    }
+    Ok((el.as_nanos() as f64, fd))
+}
+
 /// What one raw round of metric 4 measured.
 pub(crate) struct ScaleRound {
     /// Until all were connected.

@@ -163,13 +163,19 @@ impl Cfg {
             }
         }
     }
-    /// `CONNMAN_BENCH_CONNS=N` overrides the scale metric's connection count.
+    /// `CONNMAN_BENCH_CONNS=N` overrides the scale metric's connection count,
+    /// `CONNMAN_BENCH_SCALE_ROUNDS` its rounds, `CONNMAN_BENCH_STORM_N` the count
+    /// of its storm-only round (0: none).
     fn with_overrides(mut self) -> Cfg {
-        if let Some(n) = std::env::var("CONNMAN_BENCH_CONNS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
+        let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+        if let Some(n) = env("CONNMAN_BENCH_CONNS") {
             self.scale_n = n;
+        }
+        if let Some(n) = env("CONNMAN_BENCH_SCALE_ROUNDS") {
+            self.scale_rounds = n;
+        }
+        if let Some(n) = env("CONNMAN_BENCH_STORM_N") {
+            self.storm_big_n = n;
         }
         self
     }

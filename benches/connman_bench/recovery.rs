@@ -93,18 +93,30 @@ fn connman_round(mode: Mode, srv: &mut FlakyEcho, k: usize, out: &mut Runs) -> R
 pub(crate) fn metric_recovery(cfg: &Cfg, t: &mut Table) -> R<()> {
     println!("[3] recovery after a server-side drop: own thread, embedded, raw handshake");
     let mut srv = server::spawn("echo", 0)?;
-    let (mut own, mut emb, mut raw) = (Runs::default(), Runs::default(), vec![]);
+    let (mut own, mut emb, mut raw, mut rawre) = (Runs::default(), Runs::default(), vec![], vec![]);
     let port = srv.port;
     let per = cfg.drops.div_ceil(cfg.rounds);
     for r in 0..cfg.rounds {
-        let order: [u8; 3] = if r % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        let order: [u8; 4] = if r % 2 == 0 {
+            [0, 1, 2, 3]
+        } else {
+            [3, 2, 1, 0]
+        };
         for v in order {
             match v {
                 0 => connman_round(Mode::Threads(1), &mut srv, per, &mut own)?,
                 1 => connman_round(Mode::Embedded, &mut srv, per, &mut emb)?,
-                _ => {
+                2 => {
                     for _ in 0..per {
                         raw.push(baseline::handshake(port)?);
+                    }
+                }
+                _ => {
+                    let mut fd = baseline::connect(port, false)?;
+                    for _ in 0..per {
+                        let (x, next) = baseline::reconnect(&mut srv, fd, HEALTHY_AFTER * 2)?;
+                        rawre.push(x);
+                        fd = next;
                     }
                 }
             }
@@ -144,6 +156,18 @@ pub(crate) fn metric_recovery(cfg: &Cfg, t: &mut Table) -> R<()> {
             row.key("16.3");
         }
     }
+    let rr = sorted(rawre.clone());
+    t.row(
+        "3 drop: on_reset → on_reconnect, own thread, p50 vs a raw client's reconnect after the same drop (EOF → close, socket, connect, writable)",
+        us(p50s[0]),
+        us(pct(&rr, 50.0)),
+        ratio(p50s[0], pct(&rr, 50.0)),
+        "-",
+        None,
+    )
+    .val("connman_ns", p50s[0])
+    .val("raw_reconnect_ns", pct(&rr, 50.0))
+    .val("raw_reconnect_p99_ns", pct(&rr, 99.0));
     t.row(
         "3 drop → on_reconnect p50: embedded / own thread",
         us(p50s[1]),
@@ -165,6 +189,7 @@ pub(crate) fn metric_recovery(cfg: &Cfg, t: &mut Table) -> R<()> {
     t.series("recovery_own_ns", own.eof_to_up);
     t.series("recovery_embedded_ns", emb.eof_to_up);
     t.series("raw_handshake_ns", raw);
+    t.series("raw_reconnect_ns", rawre);
     t.note(format!(
         "3: {} rounds x {per} drops per variant, order rotated (own, embedded, raw / raw, embedded, own), a fresh connection per connman round (server `drop` closes the connection, keeps listening); options healthy_after = 1 ms (the smallest accepted) and each drop comes >= 2 ms after the reconnect, so every drop is of a healthy connection and retried at once; raw handshake = socket() + nonblocking connect + poll until writable. The Node.js original waits 20 ms before its first retry (about 21 ms)",
         cfg.rounds

@@ -86,7 +86,8 @@ impl Entry {
 
 /// How an attempt began.
 enum Began {
-    /// Connected at once (Unix sockets, mostly): the socket.
+    /// Connected at once (Unix sockets; a TCP handshake that completed within
+    /// connect(), as on loopback): the socket, not in epoll.
     Done(RawFd),
     /// In flight: the socket.
     InFlight(RawFd),
@@ -246,7 +247,7 @@ impl Reactor {
         }
         match began {
             Began::Done(sock) => {
-                self.established(id, sock);
+                self.established(id, sock, false);
                 None
             }
             Began::InFlight(sock) => {
@@ -291,7 +292,7 @@ impl Reactor {
         };
         let fd_id = e.fd_id;
         let fail = |errno: i32| {
-            release_attempt(epfd, &sh, fd_id, fd);
+            release_attempt(epfd, &sh, fd_id, fd, false);
             Began::Failed(errno)
         };
         if !on_stable {
@@ -303,12 +304,17 @@ impl Reactor {
         }
         match sys::connect(fd, addr) {
             Ok(ConnectStart::Done) => Began::Done(fd),
-            Ok(ConnectStart::InProgress) => {
-                match sys::epoll_add(epfd, fd, sys::EV_OUT, token(id, true)) {
+            // A handshake often completes within connect() itself (loopback, a
+            // server on this host): one poll saves the epoll registration, a loop
+            // turn and the connect timer; a refusal is seen at once too.
+            Ok(ConnectStart::InProgress) => match sys::connect_outcome(fd) {
+                Some(0) => Began::Done(fd),
+                Some(errno) => fail(errno),
+                None => match sys::epoll_add(epfd, fd, sys::EV_OUT, token(id, true)) {
                     Ok(()) => Began::InFlight(fd),
                     Err(err) => fail(sys::errno_of(&err)),
-                }
-            }
+                },
+            },
             Err(err) => fail(sys::errno_of(&err)),
         }
     }
@@ -332,7 +338,7 @@ impl Reactor {
                 return;
             };
             self.slots.release(addrs[idx]);
-            self.established(id, sock);
+            self.established(id, sock, true);
         } else {
             self.attempt_failed(id, if err == 0 { libc::ECONNREFUSED } else { err });
         }
@@ -349,7 +355,7 @@ impl Reactor {
         else {
             return;
         };
-        release_attempt(epfd, &e.sh, e.fd_id, sock);
+        release_attempt(epfd, &e.sh, e.fd_id, sock, true);
         let addr = addrs[idx];
         self.slots.release(addr);
         self.note_failure(id, &addr, errno);
@@ -370,8 +376,9 @@ impl Reactor {
         );
     }
 
-    /// `sock` is connected: move it onto the stable descriptor number.
-    fn established(&mut self, id: u64, sock: RawFd) {
+    /// `sock` is connected (`registered`: it is in epoll, waiting for writability):
+    /// move it onto the stable descriptor number.
+    fn established(&mut self, id: u64, sock: RawFd, registered: bool) {
         let epfd = self.shared.epfd;
         let Some(e) = self.conns.get_mut(&id) else {
             return;
@@ -381,7 +388,9 @@ impl Reactor {
             let mut io = sh.io.lock();
             if sock == sh.fd {
                 // The placeholder itself connected: only its interest changes.
-                if sys::epoll_mod(epfd, sh.fd, READ_EVENTS, token(id, false)).is_err() {
+                if !registered
+                    || sys::epoll_mod(epfd, sh.fd, READ_EVENTS, token(id, false)).is_err()
+                {
                     let _ = sys::epoll_add(epfd, sh.fd, READ_EVENTS, token(id, false));
                 }
             } else {
@@ -391,10 +400,12 @@ impl Reactor {
                 // would outlive the closed duplicate).
                 if !e.owns_fd() {
                     drop(io);
-                    release_attempt(epfd, &sh, e.fd_id, sock);
+                    release_attempt(epfd, &sh, e.fd_id, sock, registered);
                     return self.give_up(id);
                 }
-                sys::epoll_del(epfd, sock);
+                if registered {
+                    sys::epoll_del(epfd, sock);
+                }
                 if let Err(err) = sys::dup3_cloexec(sock, sh.fd) {
                     drop(io);
                     sys::close(sock);
@@ -403,10 +414,8 @@ impl Reactor {
                     log!(Level::Error, id, "dup3 onto the descriptor failed: {err}");
                     return self.retry(id, Failure::Attempts);
                 }
-                sys::close(sock);
-                if let Some(fd_id) = sys::file_id(sh.fd) {
-                    e.fd_id = fd_id;
-                }
+                // `sock` stays open until after the callback: its identity is
+                // taken then (see `adopt`), off the path to on_reconnect.
                 let _ = sys::epoll_add(epfd, sh.fd, READ_EVENTS, token(id, false));
             }
             io.want_write = false;
@@ -427,14 +436,34 @@ impl Reactor {
         if first {
             log!(Level::Info, id, "connected to {}", sh.endpoint);
             invoke(&sh, &*handler, Call::Connect(sh.fd));
+            self.adopt(id, sock);
         } else {
             log!(Level::Info, id, "reconnected to {}", sh.endpoint);
             invoke(&sh, &*handler, Call::Reconnect(sh.fd));
+            self.adopt(id, sock);
             // Bytes sent while reconnecting go after what on_reconnect sent.
             if let Err(errno) = sh.release_held() {
                 self.read(id, Some(errno));
             }
         }
+    }
+
+    /// After the connect callback: records what the stable descriptor now holds
+    /// (the identity of `sock`, which dup3 put there; `sock` itself, which the
+    /// application never saw, is the one reliable handle on it) and closes `sock`.
+    /// Nothing checks the identity between dup3 and here: the loop runs no other
+    /// work of this connection in between.
+    fn adopt(&mut self, id: u64, sock: RawFd) {
+        let Some(e) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if sock == e.sh.fd {
+            return;
+        }
+        if let Some(fd_id) = sys::file_id(sock) {
+            e.fd_id = fd_id;
+        }
+        sys::close(sock);
     }
 
     /// Readiness on the stable descriptor of an established connection.
@@ -613,7 +642,7 @@ impl Reactor {
         match e.phase {
             Phase::Connecting { addrs, idx, sock } => {
                 self.slots.release(addrs[idx]);
-                release_attempt(self.shared.epfd, &sh, e.fd_id, sock);
+                release_attempt(self.shared.epfd, &sh, e.fd_id, sock, true);
             }
             Phase::Backoff | Phase::Resolving | Phase::Queued { .. } | Phase::Up => {}
         }
@@ -650,18 +679,22 @@ impl Reactor {
     }
 }
 
-/// Gives up an attempt socket: out of epoll, then closed. The stable descriptor is
-/// never closed here; a connect still in flight on it is aborted (shutdown on
-/// SYN_SENT), so that a late SYN retransmit cannot complete a connection connman
-/// does not know of, unless it is no longer connman's.
-fn release_attempt(epfd: RawFd, sh: &ConnShared, fd_id: FileId, fd: RawFd) {
+/// Gives up an attempt socket: out of epoll (if `registered`), then closed. The
+/// stable descriptor is never closed here; a connect still in flight on it is
+/// aborted (shutdown on SYN_SENT), so that a late SYN retransmit cannot complete a
+/// connection connman does not know of, unless it is no longer connman's.
+fn release_attempt(epfd: RawFd, sh: &ConnShared, fd_id: FileId, fd: RawFd, registered: bool) {
     if fd == sh.fd {
         if sys::file_id(fd) == Some(fd_id) {
-            sys::epoll_del(epfd, fd);
+            if registered {
+                sys::epoll_del(epfd, fd);
+            }
             sys::shutdown_both(fd);
         }
     } else {
-        sys::epoll_del(epfd, fd);
+        if registered {
+            sys::epoll_del(epfd, fd);
+        }
         sys::close(fd);
     }
 }
