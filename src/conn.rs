@@ -12,7 +12,7 @@ use crate::handler::Handler;
 use crate::options::Options;
 use crate::pool::PoolShared;
 use crate::stats::{Counters, State, Stats};
-use crate::sys::{self, Addr, FileId, SockOpts};
+use crate::sys::{self, Addr, Family, FileId, SockOpts};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
@@ -70,12 +70,14 @@ pub(crate) struct ConnShared {
     pub id: u64,
     /// The stable descriptor number the application holds.
     pub fd: RawFd,
-    pub endpoint: Endpoint,
-    /// An address of the placeholder socket's family (what `fd` first held).
-    pub placeholder_family: Addr,
+    /// Shared with the other connections to the same endpoint made in a row (see
+    /// [`interned`]), like `opts`: per-connection memory is what differs.
+    pub endpoint: Arc<Endpoint>,
+    /// The placeholder socket's family (what `fd` first held).
+    pub placeholder_family: Family,
     /// What `fd` referred to when the placeholder was made (see [`sys::file_id`]).
     pub placeholder_id: FileId,
-    pub opts: Options,
+    pub opts: Arc<Options>,
     /// Socket options for every new TCP socket (None for Unix sockets).
     pub sockopts: Option<SockOpts>,
     /// Taken (dropped) right after on_close, so the library holds no handler after it.
@@ -86,6 +88,24 @@ pub(crate) struct ConnShared {
     /// Disconnect was asked: no callback but on_close from now on.
     pub closing: AtomicBool,
     pub driver: Arc<dyn Driver>,
+}
+
+static LAST_OPTIONS: Mutex<Option<Arc<Options>>> = Mutex::new(None);
+static LAST_ENDPOINT: Mutex<Option<Arc<Endpoint>>> = Mutex::new(None);
+
+/// `v`, shared with the previous connection when that one was made with an equal
+/// value: 10,000 connections opened in a loop with one `Options` and one host hold
+/// one copy of each (about 320 bytes less per connection) instead of 10,000.
+fn interned<T: PartialEq>(last: &Mutex<Option<Arc<T>>>, v: T) -> Arc<T> {
+    let mut last = last.lock();
+    match &*last {
+        Some(a) if **a == v => a.clone(),
+        _ => {
+            let a = Arc::new(v);
+            *last = Some(a.clone());
+            a
+        }
+    }
 }
 
 /// epoll token of a connection's stable descriptor or its in-flight attempt socket.
@@ -116,10 +136,10 @@ impl ConnShared {
         ConnShared {
             id,
             fd: parts.fd,
-            endpoint: parts.endpoint,
-            placeholder_family: parts.placeholder_family,
+            endpoint: interned(&LAST_ENDPOINT, parts.endpoint),
+            placeholder_family: parts.placeholder_family.family(),
             placeholder_id: parts.placeholder_id,
-            opts: parts.opts,
+            opts: interned(&LAST_OPTIONS, parts.opts),
             sockopts: parts.sockopts,
             handler: Mutex::new(Some(handler)),
             member,

@@ -47,7 +47,7 @@ pub(crate) struct Registry {
     conns: IdMap<u64, Arc<ConnShared>>,
     by_fd: IdMap<RawFd, u64>,
     /// Single (non-pool) connections by endpoint (host as given), oldest first.
-    by_endpoint: HashMap<Endpoint, Vec<u64>>,
+    by_endpoint: HashMap<Arc<Endpoint>, Vec<u64>>,
     pools: IdMap<u64, Arc<PoolShared>>,
     pool_names: HashMap<String, u64>,
 }
@@ -107,10 +107,10 @@ pub(crate) fn unmap_conn(sh: &ConnShared) {
     if r.by_fd.get(&sh.fd) == Some(&sh.id) {
         r.by_fd.remove(&sh.fd);
     }
-    if let Some(ids) = r.by_endpoint.get_mut(&sh.endpoint) {
+    if let Some(ids) = r.by_endpoint.get_mut(&*sh.endpoint) {
         ids.retain(|&i| i != sh.id);
         if ids.is_empty() {
-            r.by_endpoint.remove(&sh.endpoint);
+            r.by_endpoint.remove(&*sh.endpoint);
         }
     }
 }

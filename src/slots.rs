@@ -25,6 +25,8 @@ pub(crate) struct ConnectSlots {
     dests: HashMap<Addr, Destination>,
     /// Destinations that had a slot freed while connections waited.
     freed: Vec<Addr>,
+    /// Slots of connects that finished this loop turn, freed at its end.
+    after_turn: Vec<Addr>,
 }
 
 impl ConnectSlots {
@@ -54,6 +56,21 @@ impl ConnectSlots {
         } else if d.in_flight == 0 {
             self.dests.remove(&addr);
         }
+    }
+
+    /// Like [`ConnectSlots::release`], at the end of the loop's turn
+    /// ([`ConnectSlots::end_turn`]).
+    pub fn release_after_turn(&mut self, addr: Addr) {
+        self.after_turn.push(addr);
+    }
+
+    /// The loop's turn ends: frees the slots held to its end. True when a waiter
+    /// may now be admitted (the loop must not sleep before it is).
+    pub fn end_turn(&mut self) -> bool {
+        for addr in std::mem::take(&mut self.after_turn) {
+            self.release(addr);
+        }
+        !self.freed.is_empty()
     }
 
     /// The next waiter that may now take a slot: (destination, id, generation). The

@@ -92,18 +92,17 @@ pub enum Addr {
     Unix(UnixAddr),
 }
 
+/// A socket address family (AF_INET, AF_INET6, AF_UNIX).
+pub type Family = libc::c_int;
+
 impl Addr {
-    fn family(&self) -> libc::c_int {
+    /// The socket family of the address, to tell whether a socket can connect to it.
+    pub fn family(&self) -> Family {
         match self {
             Addr::Ip(SocketAddr::V4(_)) => libc::AF_INET,
             Addr::Ip(SocketAddr::V6(_)) => libc::AF_INET6,
             Addr::Unix(_) => libc::AF_UNIX,
         }
-    }
-
-    /// The socket family of the address, to tell whether a socket can connect to it.
-    pub fn same_family(&self, other: &Addr) -> bool {
-        self.family() == other.family()
     }
 
     pub fn is_unix(&self) -> bool {

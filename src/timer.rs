@@ -73,6 +73,14 @@ impl Timers {
         self.heap.retain(|Reverse(t)| keep(t));
     }
 
+    /// Gives back memory after a burst (10,000 connect timers, say) is gone.
+    pub fn shrink(&mut self) {
+        let (len, cap) = (self.heap.len(), self.heap.capacity());
+        if cap > 1024 && len < cap / 4 {
+            self.heap.shrink_to(len * 2);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.heap.len()
     }

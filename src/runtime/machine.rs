@@ -25,6 +25,7 @@ use super::event_loop::Cmd;
 use super::reactor::{Reactor, READS_PER_EVENT};
 use crate::backoff::{Backoff, Failure};
 use crate::conn::{token, ConnShared, READ_EVENTS};
+use crate::endpoint::Endpoint;
 use crate::handler::Handler;
 use crate::log::{log, Level};
 use crate::registry;
@@ -60,7 +61,8 @@ pub(crate) struct Entry {
     phase: Phase,
     /// Bumped on every phase change; timers and lookups of older generations are stale.
     pub gen: u64,
-    backoff: Backoff,
+    /// Made at the first drop or failure (a connection that never fails needs none).
+    backoff: Option<Box<Backoff>>,
     /// The placeholder socket on the stable descriptor was never used to connect.
     placeholder_unused: bool,
     /// What the stable descriptor holds as far as connman knows: checked before
@@ -76,6 +78,12 @@ impl Entry {
     /// The stable descriptor still holds the socket connman put there.
     fn owns_fd(&self) -> bool {
         sys::file_id(self.sh.fd) == Some(self.fd_id)
+    }
+
+    fn backoff(&mut self) -> &mut Backoff {
+        let policy = self.sh.opts.policy();
+        self.backoff
+            .get_or_insert_with(|| Box::new(Backoff::new(policy)))
     }
 
     fn set_phase(&mut self, phase: Phase) {
@@ -118,7 +126,7 @@ impl Reactor {
         self.conns.insert(
             id,
             Entry {
-                backoff: Backoff::new(sh.opts.policy()),
+                backoff: None,
                 fd_id: sh.placeholder_id,
                 sh,
                 handler,
@@ -152,7 +160,7 @@ impl Reactor {
             return self.try_from(id, addrs, 0);
         }
         e.set_phase(Phase::Resolving);
-        let (gen, endpoint) = (e.gen, e.sh.endpoint.clone());
+        let (gen, endpoint) = (e.gen, Endpoint::clone(&e.sh.endpoint));
         let lp = Arc::downgrade(&self.shared);
         self.resolver.submit(
             endpoint,
@@ -242,8 +250,14 @@ impl Reactor {
         let addr = addrs[idx];
         let began = self.begin_attempt(id, &addr);
         log!(Level::Debug, id, "attempt to {addr}: {}", began.describe());
-        if !matches!(began, Began::InFlight(_)) {
-            self.slots.release(addr);
+        match began {
+            Began::InFlight(_) => {}
+            // Connected within connect(): the slot is held to the end of this turn,
+            // so that a storm still goes out one batch of slots per loop turn (as
+            // when completions came back through epoll) and a server that is just
+            // dying is not sent its whole accept queue's worth at once.
+            Began::Done(_) => self.slots.release_after_turn(addr),
+            _ => self.slots.release(addr),
         }
         match began {
             Began::Done(sock) => {
@@ -277,7 +291,7 @@ impl Reactor {
         let sh = e.sh.clone();
         Counters::add(&sh.counters.attempts, 1);
         // The first attempt connects the placeholder itself (see api::prepare).
-        let on_stable = e.placeholder_unused && addr.same_family(&sh.placeholder_family);
+        let on_stable = e.placeholder_unused && addr.family() == sh.placeholder_family;
         let fd = if on_stable {
             if !e.owns_fd() {
                 return Began::Lost;
@@ -573,7 +587,7 @@ impl Reactor {
             // A healthy connection dropped: the server is probably still there, so
             // retry at once; the backoff starts over.
             if let Some(e) = self.conns.get_mut(&id) {
-                e.backoff.healthy_drop(self.now);
+                e.backoff().healthy_drop(self.now);
             }
             self.begin_round(id);
         } else {
@@ -590,7 +604,7 @@ impl Reactor {
             return;
         };
         e.set_phase(Phase::Backoff);
-        let delay = e.backoff.next_delay(why, now, &mut self.rng);
+        let delay = e.backoff().next_delay(why, now, &mut self.rng);
         self.arm(id, TimerKind::Retry, now + delay);
     }
 

@@ -44,6 +44,9 @@ pub(crate) struct Reactor {
     events: Vec<sys::Event>,
     /// Embedded mode: the deadline the timerfd is armed for.
     armed: Option<Instant>,
+    /// Slots were freed at the end of the last turn while connects wait: the next
+    /// turn must come at once.
+    admissible: bool,
 }
 
 impl Reactor {
@@ -61,6 +64,7 @@ impl Reactor {
             now: Instant::now(),
             events: sys::new_events(MAX_EVENTS),
             armed: None,
+            admissible: false,
         }
     }
 
@@ -68,7 +72,11 @@ impl Reactor {
     pub fn run(mut self) {
         let _in_loop = callback::enter(&self.shared);
         loop {
-            let timeout = self.next_timeout();
+            let timeout = if self.admissible {
+                0
+            } else {
+                self.next_timeout()
+            };
             self.turn(timeout);
             if self.stopping && self.conns.is_empty() {
                 break;
@@ -82,6 +90,11 @@ impl Reactor {
         let _in_loop = callback::enter(&self.shared);
         self.turn(0);
         self.arm_timerfd();
+        if self.admissible {
+            // Waiting connects may start: the descriptor must say so at once.
+            sys::timerfd_set(self.shared.timerfd, Some(std::time::Duration::ZERO));
+            self.armed = Some(self.now);
+        }
     }
 
     /// Embedded mode, at shutdown: closes every connection on this thread (their
@@ -113,6 +126,7 @@ impl Reactor {
         self.events = events;
         self.guarded(|r| r.drain_commands());
         self.guarded(|r| r.run_timers());
+        self.admissible = self.slots.end_turn();
     }
 
     /// Contains a bug in the loop itself: report it and keep serving the others.
@@ -182,6 +196,7 @@ impl Reactor {
     fn next_timeout(&mut self) -> i32 {
         let conns = &self.conns;
         self.timers.prune_top(|t| timer_live(conns, t));
+        self.timers.shrink();
         self.timers.timeout_ms(Instant::now())
     }
 
