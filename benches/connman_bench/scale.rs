@@ -135,6 +135,16 @@ pub(crate) fn connman_scale_round(
     big: bool,
     out: &mut ScaleOut,
 ) -> R<()> {
+    // The big round spreads its connections over two loopback addresses (the
+    // server listens on all): one client address has 28,232 ephemeral ports here
+    // and the kernel's port search for one destination slows down sharply past
+    // half of them (a raw client needs about 5 s to open 19,000 to one address).
+    let hosts: &[&str] = if big {
+        &["127.0.0.1", "127.0.0.2"]
+    } else {
+        &["127.0.0.1"]
+    };
+    let srv_args: &[&str] = if big { &["--host", "0.0.0.0"] } else { &[] };
     let st = Arc::new(ScaleState {
         n,
         up: AtomicUsize::new(0),
@@ -170,9 +180,9 @@ pub(crate) fn connman_scale_round(
     let (live0, allocs0, rss0) = (LIVE_BYTES.load(Relaxed), ALLOCS.load(Relaxed), rss_bytes());
     let cpu0 = process_cpu();
     let t0 = now_ns();
-    for h in handlers {
+    for (i, h) in handlers.into_iter().enumerate() {
         conns.push(
-            connman::connect(srv.port, "127.0.0.1", h, &opts)
+            connman::connect(srv.port, hosts[i % hosts.len()], h, &opts)
                 .map_err(|e| format!("connect #{}: {e:?}", conns.len()))?,
         );
     }
@@ -241,7 +251,7 @@ pub(crate) fn connman_scale_round(
     let wake = Duration::from_nanos(t_kill) + cfg.down_for;
     std::thread::sleep(wake.saturating_sub(Duration::from_nanos(now_ns())));
     debug_sockets(port, "before restart");
-    *srv = server::spawn_on("echo", port)?;
+    *srv = server::spawn_on("echo", port, srv_args)?;
     let t_listen = srv
         .listening_at
         .duration_since(*BASE.get().unwrap())
@@ -414,7 +424,8 @@ pub(crate) fn metric_scale(cfg: &Cfg, t: &mut Table) -> R<()> {
             t.note(format!("4: RLIMIT_NOFILE is {nofile}: {big} connections (one descriptor each, plus up to 256 attempt sockets in flight) may hit EMFILE"));
         }
         let r = cfg.scale_rounds;
-        connman_scale_round(cfg, &mut server::spawn("echo", 0)?, big, r, true, &mut out)?;
+        let mut srv = server::spawn_with("echo", 0, &["--host", "0.0.0.0"])?;
+        connman_scale_round(cfg, &mut srv, big, r, true, &mut out)?;
     }
     let (a, b) = (median(&out.open_ms), median(&out.raw_open_ms));
     let ms = |x: f64| format!("{x:.1} ms");
@@ -543,7 +554,7 @@ pub(crate) fn metric_scale(cfg: &Cfg, t: &mut Table) -> R<()> {
         })
         .collect();
     t.note(format!(
-        "4: default options; {} connman and {} raw rounds (A B B A) of {n}, then one connman round of {big} (opened in {:.0} ms) for the storm only; each on a fresh server and port; the raw client sets connman's default socket options (nodelay, keepalive idle/interval/count, user timeout) on each socket; memory excludes the handlers (made before the snapshot) and the runtime (a warm connection opened first); RSS is measured after the idle windows; idle = the reactor thread's on-CPU time (schedstat) and context switches; the restart kills the server with SIGKILL and starts a new one on the same port {:.1} s later ({}). A dying server's listener still completes handshakes while the kernel closes its sockets, so some connections come up and are reset once more (not a connman bug)",
+        "4: default options; {} connman and {} raw rounds (A B B A) of {n}, then one connman round of {big} (opened in {:.0} ms; half to 127.0.0.1, half to 127.0.0.2, the server on 0.0.0.0) for the storm only; each on a fresh server and port; the raw client sets connman's default socket options (nodelay, keepalive idle/interval/count, user timeout) on each socket; memory excludes the handlers (made before the snapshot) and the runtime (a warm connection opened first); RSS is measured after the idle windows; idle = the reactor thread's on-CPU time (schedstat) and context switches; the restart kills the server with SIGKILL and starts a new one on the same port {:.1} s later ({}). A dying server's listener still completes handshakes while the kernel closes its sockets, so some connections come up and are reset once more (not a connman bug)",
         out.open_ms.len(),
         out.raw_open_ms.len(),
         out.big_open_ms,

@@ -30,11 +30,12 @@ pub(crate) fn spawn_with(mode: &str, port: u16, extra: &[&str]) -> R<FlakyEcho> 
     FlakyEcho::spawn(cmd, show_log)
 }
 
-/// Starts on a given port, retrying briefly while the port is still taken.
-pub(crate) fn spawn_on(mode: &str, port: u16) -> R<FlakyEcho> {
+/// Starts on a given port (with more arguments), retrying briefly while the port
+/// is still taken.
+pub(crate) fn spawn_on(mode: &str, port: u16, extra: &[&str]) -> R<FlakyEcho> {
     let mut last = String::new();
     for i in 0..50 {
-        match spawn(mode, port) {
+        match spawn_with(mode, port, extra) {
             Ok(s) => {
                 if i > 0 {
                     println!("  server on port {port} started after {i} failed tries ({last})");
