@@ -18,7 +18,13 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 W, H = 980, 420
 PANEL = [(70, 50, 400, 300), (560, 50, 390, 300)]  # x, y, width, height
-COLORS = {"own": "#1f77b4", "embedded": "#2ca02c", "raw": "#7f7f7f", "orig": "#d62728"}
+COLORS = {
+    "own": "#1f77b4",
+    "embedded": "#2ca02c",
+    "raw": "#7f7f7f",
+    "rawre": "#ff7f0e",
+    "orig": "#d62728",
+}
 
 
 def esc(s):
@@ -94,6 +100,7 @@ def recovery_panel(svg, series):
     items = []
     for key, label, color in [
         ("raw_handshake_ns", "raw handshake", COLORS["raw"]),
+        ("raw_reconnect_ns", "raw client's reconnect after the drop", COLORS["rawre"]),
         ("recovery_own_ns", "connman, own thread", COLORS["own"]),
         ("recovery_embedded_ns", "connman, embedded", COLORS["embedded"]),
     ]:
@@ -112,7 +119,7 @@ def recovery_panel(svg, series):
     svg.text(px(orig) - 4, y0 + 16, "Node.js original", "end", 11, COLORS["orig"])
     svg.text(px(orig) - 4, y0 + 30, "~21 ms", "end", 11, COLORS["orig"])
     items.append(("original's first retry (~21 ms)", COLORS["orig"], "6,4"))
-    svg.legend(x0 + 12, y0 + h - 60, items)
+    svg.legend(x0 + 150, y0 + h - 16 * len(items) - 6, items)
 
 
 def throughput_panel(svg, series):
