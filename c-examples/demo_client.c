@@ -49,6 +49,7 @@ struct client {
     long long pending_at[MAX_PENDING]; /* when each was written, in us */
     size_t npending;
     struct line_reader reader; /* the echo line being received */
+    uint64_t attempts_at_reset; /* connman_stats.attempts when the connection dropped */
     unsigned problems;     /* anything that must never happen */
     connman_stats final;   /* the library's counters, read inside on_close */
 };
@@ -106,9 +107,11 @@ static void on_connect(void *ctx, connman_conn conn, int fd)
 static void on_reset(void *ctx, connman_conn conn)
 {
     struct client *c = ctx;
+    connman_stats st;
     size_t lost;
-    (void)conn;
     pthread_mutex_lock(&c->lock);
+    if (connman_get_stats(conn, &st) == CONNMAN_OK)
+        c->attempts_at_reset = st.attempts;
     if (!c->up || c->closed)
         problem(c, "on_reset while not connected");
     c->up = false; /* stops the writer */
@@ -125,11 +128,17 @@ static void on_reset(void *ctx, connman_conn conn)
 static void on_reconnect(void *ctx, connman_conn conn, int fd)
 {
     struct client *c = ctx;
+    connman_stats st;
+    char why[96] = "";
     size_t i, n;
-    (void)conn;
     pthread_mutex_lock(&c->lock);
     if (c->up || c->closed)
         problem(c, "on_reconnect without a reset before it");
+    /* Attempts that failed while it was down, and why the last one did. */
+    if (connman_get_stats(conn, &st) == CONNMAN_OK && st.attempts > c->attempts_at_reset + 1)
+        snprintf(why, sizeof why, " after %llu failed attempt(s), the last %s",
+                 (unsigned long long)(st.attempts - c->attempts_at_reset - 1),
+                 errno_name(st.last_error));
     if (fd != c->fd)
         problem(c, "on_reconnect gave a different descriptor");
     c->reconnects++;
@@ -141,8 +150,8 @@ static void on_reconnect(void *ctx, connman_conn conn, int fd)
         c->resent++;
     }
     pthread_mutex_unlock(&c->lock);
-    say("%-9s RECONNECTED (same fd %d): writer restarted, %zu message(s) resent",
-        c->name, fd, n);
+    say("%-9s RECONNECTED (same fd %d)%s: writer restarted, %zu message(s) resent", c->name,
+        fd, why, n);
 }
 
 /* One complete line from the server (without "\r\n"). Lock held. */
