@@ -13,32 +13,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
-#include <iomanip>
 #include <iostream>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "connman.hpp"
+#include "examples.hpp"
 
 using namespace std::chrono_literals;
-
-static std::mutex out_mutex;
-
-// One timestamped line ("12:34:56.789 ..."), from any thread.
-template <typename... Args> static void say(Args &&...args) {
-    auto now = std::chrono::system_clock::now();
-    std::time_t t = std::chrono::system_clock::to_time_t(now);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-    std::tm tm;
-    char stamp[32];
-    localtime_r(&t, &tm);
-    std::strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
-    std::lock_guard<std::mutex> lock(out_mutex);
-    std::cout << stamp << '.' << std::setfill('0') << std::setw(3) << ms.count() << ' ';
-    (std::cout << ... << args) << std::endl;
-}
 
 // Counts the lines echoed back; shared by main and the library thread.
 struct Echoes {

@@ -4,15 +4,17 @@
  * Two single connections (one to "localhost", one to "127.0.0.1") and a pool of
  * two connections whose handlers come from a factory all talk to an echo server
  * that greets every client with "hello\r\n", echoes what it receives and drops
- * connections now and then. Each client writes a numbered message on its own
- * interval (450, 550, 450 and 675 ms) straight to its socket, prints every echo,
- * stops writing when its connection resets and starts again when connman has
- * reconnected it, first resending the messages the drop swallowed. At the end
- * connman_disconnect_all() closes everything and a summary checks that the
- * numbers add up: every message echoed, every reset followed by a reconnect,
- * every connection closed exactly once.
+ * connections now and then; with UNIX_PATH, a fifth connection talks to the same
+ * kind of server on a Unix socket (whose file disappears while the server is
+ * down: the same handler, the same reconnects). Each client writes a numbered
+ * message on its own interval (450, 550, 450, 675 and 600 ms) straight to its
+ * socket, prints every echo, stops writing when its connection resets and starts
+ * again when connman has reconnected it, first resending the messages the drop
+ * swallowed. At the end connman_disconnect_all() closes everything and a summary
+ * checks that the numbers add up: every message echoed, every reset followed by
+ * a reconnect, every connection closed exactly once.
  *
- *   usage: demo_client PORT [SECONDS [MIN_RESETS]]
+ *   usage: demo_client PORT [SECONDS [MIN_RESETS [UNIX_PATH]]]
  *
  * Threads: connman runs every callback on its own thread; the writers run in
  * main's loop. Each client's state is shared by both, so it has a mutex.
@@ -29,7 +31,7 @@
 #define MAX_PENDING 256
 
 struct client {
-    const char *name;      /* "localhost", "127.0.0.1", "pool[0]", "pool[1]" */
+    const char *name;      /* "localhost", "127.0.0.1", "pool[0]", "pool[1]", "unix" */
     long interval_ms;      /* how often main writes a message */
     long long next_write;  /* main thread only */
 
@@ -46,13 +48,15 @@ struct client {
     unsigned pending[MAX_PENDING];  /* messages written, echo not seen yet */
     long long pending_at[MAX_PENDING]; /* when each was written, in us */
     size_t npending;
-    char line[512];        /* the echo line being received */
-    size_t line_len;
+    struct line_reader reader; /* the echo line being received */
+    uint64_t attempts_at_reset; /* connman_stats.attempts when the connection dropped */
     unsigned problems;     /* anything that must never happen */
     connman_stats final;   /* the library's counters, read inside on_close */
 };
 
-static struct client clients[4];
+#define MAX_CLIENTS 5
+static struct client clients[MAX_CLIENTS];
+static int nclients = 4; /* 5 with a Unix socket */
 
 /* Record something that breaks the contract or the protocol. Lock held. */
 static void problem(struct client *c, const char *what)
@@ -103,9 +107,11 @@ static void on_connect(void *ctx, connman_conn conn, int fd)
 static void on_reset(void *ctx, connman_conn conn)
 {
     struct client *c = ctx;
+    connman_stats st;
     size_t lost;
-    (void)conn;
     pthread_mutex_lock(&c->lock);
+    if (connman_get_stats(conn, &st) == CONNMAN_OK)
+        c->attempts_at_reset = st.attempts;
     if (!c->up || c->closed)
         problem(c, "on_reset while not connected");
     c->up = false; /* stops the writer */
@@ -113,7 +119,7 @@ static void on_reset(void *ctx, connman_conn conn)
         c->late_resets++;
     else
         c->resets++;
-    c->line_len = 0; /* a half-received echo will be resent whole */
+    line_clear(&c->reader); /* a half-received echo will be resent whole */
     lost = c->npending;
     pthread_mutex_unlock(&c->lock);
     say("%-9s RESET: writer stopped, %zu message(s) in flight to resend", c->name, lost);
@@ -122,11 +128,17 @@ static void on_reset(void *ctx, connman_conn conn)
 static void on_reconnect(void *ctx, connman_conn conn, int fd)
 {
     struct client *c = ctx;
+    connman_stats st;
+    char why[96] = "";
     size_t i, n;
-    (void)conn;
     pthread_mutex_lock(&c->lock);
     if (c->up || c->closed)
         problem(c, "on_reconnect without a reset before it");
+    /* Attempts that failed while it was down, and why the last one did. */
+    if (connman_get_stats(conn, &st) == CONNMAN_OK && st.attempts > c->attempts_at_reset + 1)
+        snprintf(why, sizeof why, " after %llu failed attempt(s), the last %s",
+                 (unsigned long long)(st.attempts - c->attempts_at_reset - 1),
+                 errno_name(st.last_error));
     if (fd != c->fd)
         problem(c, "on_reconnect gave a different descriptor");
     c->reconnects++;
@@ -138,13 +150,14 @@ static void on_reconnect(void *ctx, connman_conn conn, int fd)
         c->resent++;
     }
     pthread_mutex_unlock(&c->lock);
-    say("%-9s RECONNECTED (same fd %d): writer restarted, %zu message(s) resent",
-        c->name, fd, n);
+    say("%-9s RECONNECTED (same fd %d)%s: writer restarted, %zu message(s) resent", c->name,
+        fd, why, n);
 }
 
 /* One complete line from the server (without "\r\n"). Lock held. */
-static void on_line(struct client *c, const char *line)
+static void on_line(void *ctx, const char *line)
 {
+    struct client *c = ctx;
     char expect[128];
     if (strcmp(line, "hello") == 0) {
         c->greetings++;
@@ -171,25 +184,12 @@ static void on_line(struct client *c, const char *line)
 static void on_data(void *ctx, connman_conn conn, const uint8_t *data, size_t len)
 {
     struct client *c = ctx;
-    size_t i;
     (void)conn;
     pthread_mutex_lock(&c->lock);
     if (!c->up || c->closed)
         problem(c, "on_data while not connected");
-    for (i = 0; i < len; i++) {
-        if (data[i] == '\n') {
-            if (c->line_len > 0 && c->line[c->line_len - 1] == '\r')
-                c->line_len--;
-            c->line[c->line_len] = '\0';
-            on_line(c, c->line);
-            c->line_len = 0;
-        } else if (c->line_len + 1 < sizeof c->line) {
-            c->line[c->line_len++] = (char)data[i];
-        } else {
-            problem(c, "a line too long");
-            c->line_len = 0;
-        }
-    }
+    if (line_feed(&c->reader, data, len, on_line, c))
+        problem(c, "a line too long");
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -249,14 +249,14 @@ static void write_next(struct client *c)
 static void lock_all(void)
 {
     int i;
-    for (i = 0; i < 4; i++)
+    for (i = 0; i < nclients; i++)
         pthread_mutex_lock(&clients[i].lock);
 }
 
 static void unlock_all(void)
 {
     int i;
-    for (i = 3; i >= 0; i--)
+    for (i = nclients - 1; i >= 0; i--)
         pthread_mutex_unlock(&clients[i].lock);
 }
 
@@ -270,12 +270,12 @@ static bool disconnect_when_quiet(long ms)
         bool quiet = true;
         int i;
         lock_all();
-        for (i = 0; i < 4; i++)
+        for (i = 0; i < nclients; i++)
             if (!clients[i].up || clients[i].npending > 0)
                 quiet = false;
         if (quiet || now_ms() > deadline) {
             CHECK(connman_disconnect_all());
-            for (i = 0; i < 4; i++)
+            for (i = 0; i < nclients; i++)
                 clients[i].disconnecting = true;
             unlock_all();
             return quiet;
@@ -289,7 +289,7 @@ static bool all_closed(void)
 {
     bool closed = true;
     int i;
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < nclients; i++) {
         pthread_mutex_lock(&clients[i].lock);
         closed = closed && clients[i].closed;
         pthread_mutex_unlock(&clients[i].lock);
@@ -305,13 +305,13 @@ static unsigned summary(double seconds, unsigned min_resets)
     printf("\nsummary after %.1f s\n", seconds);
     printf("  %-9s %8s %6s %10s %9s %7s %6s %6s %6s\n", "client", "connects", "resets",
            "reconnects", "greetings", "written", "echoed", "resent", "closes");
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < nclients; i++) {
         struct client *c = &clients[i];
         printf("  %-9s %8u %6u %10u %9u %7u %6u %6u %6u\n", c->name, c->connects,
                c->resets + c->late_resets, c->reconnects, c->greetings, c->sent, c->echoed,
                c->resent, c->closes);
     }
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < nclients; i++) {
         struct client *c = &clients[i];
         problems += c->problems;
         total_resets += c->resets;
@@ -347,11 +347,14 @@ static unsigned summary(double seconds, unsigned min_resets)
 
 int main(int argc, char **argv)
 {
-    static const char *names[4] = {"localhost", "127.0.0.1", "pool[0]", "pool[1]"};
-    static const long intervals[4] = {450, 550, 450, 675};
+    static const char *names[MAX_CLIENTS] = {"localhost", "127.0.0.1", "pool[0]", "pool[1]",
+                                             "unix"};
+    static const long intervals[MAX_CLIENTS] = {450, 550, 450, 675, 600};
     unsigned short port = parse_port(argc > 1 ? argv[1] : NULL, argv[0]);
     int seconds = argc > 2 ? atoi(argv[2]) : 15;
     unsigned min_resets = argc > 3 ? (unsigned)atoi(argv[3]) : 0;
+    const char *unix_path = argc > 4 ? argv[4] : NULL;
+    nclients = unix_path ? 5 : 4;
     connman_options opts = connman_options_default();
     connman_handler h;
     connman_pool pool;
@@ -359,7 +362,7 @@ int main(int argc, char **argv)
     long long start, end;
     int i;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < nclients; i++) {
         clients[i].name = names[i];
         clients[i].interval_ms = intervals[i];
         clients[i].fd = -1;
@@ -369,8 +372,8 @@ int main(int argc, char **argv)
      * (the default ceiling, 128 s, suits servers you should not hammer). */
     opts.backoff_max_ms = 1000;
 
-    say("connman %s demo client: echo server at port %u, running %d s",
-        connman_version(), (unsigned)port, seconds);
+    say("connman %s demo client: echo server at port %u%s%s, running %d s", connman_version(),
+        (unsigned)port, unix_path ? " and on " : "", unix_path ? unix_path : "", seconds);
 
     /* Two single connections: the same server under two names. */
     h = handler_for(&clients[0]);
@@ -383,14 +386,20 @@ int main(int argc, char **argv)
     CHECK(connman_pool_add(pool, port, "127.0.0.1", &opts, &index));
     CHECK(connman_pool_add(pool, port, "127.0.0.1", &opts, &index));
 
+    /* A Unix-socket connection: everything else is as for TCP. */
+    if (unix_path) {
+        h = handler_for(&clients[4]);
+        CHECK(connman_connect_unix(unix_path, &h, &opts, &clients[4].conn));
+    }
+
     /* The writers: each client writes when its interval is due. */
     start = now_ms();
     end = start + seconds * 1000LL;
-    for (i = 0; i < 4; i++)
+    for (i = 0; i < nclients; i++)
         clients[i].next_write = start + clients[i].interval_ms;
     for (;;) {
         long long now = now_ms(), next = end;
-        for (i = 0; i < 4; i++)
+        for (i = 0; i < nclients; i++)
             if (clients[i].next_write < next)
                 next = clients[i].next_write;
         if (next > now)
@@ -398,7 +407,7 @@ int main(int argc, char **argv)
         now = now_ms();
         if (now >= end)
             break;
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < nclients; i++) {
             if (clients[i].next_write <= now) {
                 clients[i].next_write += clients[i].interval_ms;
                 write_next(&clients[i]);
@@ -421,7 +430,7 @@ int main(int argc, char **argv)
 
     {
         unsigned problems = summary((double)(now_ms() - start) / 1000.0, min_resets);
-        for (i = 0; i < 4; i++)
+        for (i = 0; i < nclients; i++)
             pthread_mutex_destroy(&clients[i].lock);
         return problems ? 1 : 0;
     }

@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +91,60 @@ static inline unsigned short parse_port(const char *s, const char *prog)
         exit(2);
     }
     return (unsigned short)v;
+}
+
+/*
+ * Splits a byte stream (what on_data receives, in pieces of any size) into lines:
+ * line_feed calls fn(ctx, line) for every complete line, without its "\r\n" or
+ * "\n", and returns how many lines were longer than the buffer (those come cut
+ * in pieces). line_clear forgets a half-received line (at a reset: what was in
+ * flight is lost, and comes again whole if it is resent).
+ */
+struct line_reader {
+    char line[512];
+    size_t len;
+};
+
+typedef void (*line_fn)(void *ctx, const char *line);
+
+static inline void line_clear(struct line_reader *r) { r->len = 0; }
+
+static inline unsigned line_feed(struct line_reader *r, const uint8_t *data, size_t len,
+                                 line_fn fn, void *ctx)
+{
+    unsigned too_long = 0;
+    size_t i;
+    for (i = 0; i < len; i++) {
+        bool newline = data[i] == '\n';
+        if (!newline && r->len + 1 < sizeof r->line) {
+            r->line[r->len++] = (char)data[i];
+            continue;
+        }
+        if (r->len > 0 && r->line[r->len - 1] == '\r')
+            r->len--;
+        r->line[r->len] = '\0';
+        r->len = 0;
+        fn(ctx, r->line);
+        if (!newline) {
+            too_long++;
+            r->line[r->len++] = (char)data[i];
+        }
+    }
+    return too_long;
+}
+
+/* The text of an errno value, with its name for the common connect failures. */
+static inline const char *errno_name(int e)
+{
+    switch (e) {
+    case 0: return "none";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ENOENT: return "ENOENT";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case ECONNRESET: return "ECONNRESET";
+    case EPIPE: return "EPIPE";
+    default: return strerror(e);
+    }
 }
 
 #endif

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# run-with-server.sh: starts the flaky echo server on a free port, runs a program
-# against it, then stops the server.
+# run-with-server.sh: starts the flaky echo server, runs a program against it,
+# then stops the server.
 #
 #   run-with-server.sh [flaky-echo options...] -- program [args...]
 #
-# Every "@PORT@" in the program's arguments becomes the server's port. The
-# server's event log ("flaky-echo: drop #3 (FIN)") is printed on stdout with a
-# timestamp in the examples' format, so that it interleaves with their output.
+# In the program's arguments, "@PORT@" becomes the port of a server listening on
+# 127.0.0.1, and "@SOCK@" the path of one listening on a Unix socket (in a
+# temporary directory, removed afterwards); each server is started only if its
+# placeholder is used, both with the same options. The servers' event logs
+# ("flaky-echo: drop #3 (FIN)") are printed on stdout with a timestamp in the
+# examples' format ("server" and "unix-srv"), so that they interleave with the
+# program's output. The program's standard input is this script's.
 # Environment: FLAKY_ECHO (the server binary), RUN_TIMEOUT (seconds, default 120).
 # Exit status: the program's (124 if it timed out).
 set -u
@@ -27,46 +31,88 @@ if [ ! -x "$FLAKY_ECHO" ]; then
     echo "$0: no flaky echo server at $FLAKY_ECHO (cargo build --release -p flaky-echo)" >&2
     exit 2
 fi
+case "$*" in *@PORT@*) want_tcp=1 ;; *) want_tcp= ;; esac
+case "$*" in *@SOCK@*) want_unix=1 ;; *) want_unix= ;; esac
 
-# Timestamps every line of the server's log: "12:34:56.789 server    flaky-echo: ...".
+dir=$(mktemp -d)
+pids=() ins=() stamps=()
+
+# Timestamps every line of a server's log: "12:34:56.789 server    flaky-echo: ...".
 stamp() {
     local line t
     while IFS= read -r line; do
         t=$EPOCHREALTIME
-        printf '%(%H:%M:%S)T.%s server    %s\n' "${t%.*}" "$(printf '%.3s' "${t#*.}")" "$line"
+        printf '%(%H:%M:%S)T.%s %-9s %s\n' "${t%.*}" "$(printf '%.3s' "${t#*.}")" "$1" "$line"
     done
 }
-exec 3> >(stamp)
-stamp_pid=$!
 
-# The server reads commands on stdin and exits when it closes (if we die, too).
-coproc SERVER { exec "$FLAKY_ECHO" --port 0 "${server_args[@]}" 2>&3; }
-server_pid=$SERVER_PID
-port=
-if ! read -r -t 20 word port <&"${SERVER[0]}" || [ "$word" != LISTENING ]; then
-    echo "$0: the server did not start (no LISTENING line)" >&2
-    kill "$server_pid" 2>/dev/null
-    exit 2
+# Stops every server: "quit" on its stdin (it also exits when that closes), and
+# if it lingers, ends it by its pid.
+stop_servers() {
+    local fd pid
+    for fd in "${ins[@]}"; do
+        echo quit >&"$fd" 2>/dev/null
+        eval "exec $fd>&-"
+    done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    for pid in "${stamps[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    rm -rf "$dir"
+}
+
+# start_server LABEL [options...]: starts a server with the common options and
+# these; sets $listening to what it printed after LISTENING (the port).
+start_server() {
+    local label=$1 in out err word
+    shift
+    mkfifo "$dir/$label.in" "$dir/$label.out"
+    exec {err}> >(stamp "$label")
+    stamps+=($!)
+    "$FLAKY_ECHO" "${server_args[@]}" "$@" < "$dir/$label.in" > "$dir/$label.out" 2>&"$err" &
+    pids+=($!)
+    exec {in}> "$dir/$label.in" {out}< "$dir/$label.out"
+    eval "exec $err>&-"
+    ins+=("$in")
+    if ! read -r -t 20 word listening <&"$out" || [ "$word" != LISTENING ]; then
+        echo "$0: the $label server did not start (no LISTENING line)" >&2
+        stop_servers
+        exit 2
+    fi
+}
+
+port= sock= where=
+if [ -n "$want_tcp" ]; then
+    start_server server --port 0
+    port=$listening
+    where="port $port"
+fi
+if [ -n "$want_unix" ]; then
+    sock=$dir/echo.sock
+    start_server unix-srv --unix "$sock"
+    where="${where:+$where and }$sock"
 fi
 
 args=()
 for a in "$@"; do
-    args+=("${a//@PORT@/$port}")
+    a=${a//@PORT@/$port}
+    args+=("${a//@SOCK@/$sock}")
 done
-echo "== ${args[*]}  (flaky-echo ${server_args[*]} on port $port)"
-timeout -k 5 "${RUN_TIMEOUT:-120}" "${args[@]}"
+echo "== ${args[*]}  (flaky-echo ${server_args[*]} on $where)"
+# From a terminal the program must be in the foreground to read it.
+fg=()
+[ -t 0 ] && fg=(--foreground)
+timeout "${fg[@]}" -k 5 "${RUN_TIMEOUT:-120}" "${args[@]}"
 rc=$?
 
-# Stop the server: "quit", and if it lingers, end it by its pid.
-echo quit >&"${SERVER[1]}" 2>/dev/null
-for _ in $(seq 50); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-kill "$server_pid" 2>/dev/null
-wait "$server_pid" 2>/dev/null
-exec 3>&-
-wait "$stamp_pid" 2>/dev/null
+stop_servers
 if [ $rc -eq 124 ]; then
     echo "$0: ${args[0]} timed out after ${RUN_TIMEOUT:-120} s" >&2
 fi

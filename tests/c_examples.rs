@@ -1,8 +1,10 @@
 //! Runs the C and C++ examples' test suite (`make -C c-examples test`): every
-//! example against the flaky echo server, the C contract test, static and
-//! pkg-config builds, valgrind and AddressSanitizer (each skipped, saying so,
-//! when the tool is missing). Skipped with a message when `make` or a C
-//! compiler is not installed.
+//! example against the flaky echo server (TCP and Unix socket; the embedded-mode
+//! loops on poll() and libuv), the C contract test (its guarantee tests in every
+//! runtime mode), static and pkg-config builds, valgrind and AddressSanitizer
+//! (each skipped, saying so, when the tool is missing, as `loop_libuv` is
+//! without libuv). Skipped with a message when `make` or a C compiler is not
+//! installed.
 
 use std::path::Path;
 use std::process::Command;
