@@ -389,8 +389,9 @@ typedef struct connman_options {
    * 0: off, `connman_send` then fails with `CONNMAN_ERR_NOT_CONNECTED`; at most
    * 1073741824). Held bytes are sent once the connection is back, after whatever
    * the application sends inside `on_reconnect` (so a handshake written there
-   * goes first); beyond the bound `CONNMAN_ERR_WOULD_BLOCK`, nothing of that call
-   * held. Bytes in flight at the reset are still lost; bytes still held at
+   * goes first); until `on_reconnect` returns, a `connman_send` from another
+   * thread is held too, behind them. Beyond the bound `CONNMAN_ERR_WOULD_BLOCK`,
+   * nothing of that call held. Bytes in flight at the reset are still lost; bytes still held at
    * disconnect count in `bytes_discarded`.
    */
   uint32_t send_while_reconnecting;

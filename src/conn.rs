@@ -14,6 +14,7 @@ use crate::pool::PoolShared;
 use crate::stats::{Counters, State, Stats};
 use crate::sys::{self, Addr, Family, FileId, SockOpts};
 use parking_lot::Mutex;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
@@ -39,6 +40,28 @@ impl Conn {
     }
 }
 
+thread_local! {
+    /// The connection whose callback runs on this thread now (0: none).
+    static IN_CALLBACK_OF: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Marks this thread as running a callback of connection `id` until dropped.
+pub(crate) struct CallbackScope(u64);
+
+pub(crate) fn callback_scope(id: u64) -> CallbackScope {
+    CallbackScope(IN_CALLBACK_OF.with(|c| c.replace(id)))
+}
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        IN_CALLBACK_OF.with(|c| c.set(self.0));
+    }
+}
+
+fn in_callback_of(id: u64) -> bool {
+    IN_CALLBACK_OF.with(|c| c.get() == id)
+}
+
 /// What a connection needs of the event loop that drives it.
 pub(crate) trait Driver: Send + Sync {
     /// The loop's epoll instance: a sending thread arms write interest on it.
@@ -54,6 +77,9 @@ pub(crate) struct Io {
     /// Bytes sent while reconnecting (`send_while_reconnecting`), held until the
     /// connection is back and `on_reconnect` has returned.
     pub held: VecDeque<u8>,
+    /// Back, but on_reconnect has not returned yet: a send from anywhere but that
+    /// callback is held too, so that it follows the handshake written there.
+    pub holding: bool,
     /// EPOLLOUT is registered because the queue is not empty.
     pub want_write: bool,
     /// Bytes handed to the kernel by send and the loop's flush.
@@ -147,6 +173,7 @@ impl ConnShared {
                 state: State::Connecting,
                 queue: VecDeque::new(),
                 held: VecDeque::new(),
+                holding: false,
                 want_write: false,
                 bytes_sent: 0,
             }),
@@ -199,6 +226,9 @@ impl ConnShared {
             State::Closing | State::Closed => return Err(Error::Closed),
             State::Connecting => return Err(Error::NotConnected),
             State::Reconnecting => return self.hold(&mut io, data),
+            State::Connected if io.holding && !in_callback_of(self.id) => {
+                return self.hold(&mut io, data)
+            }
             State::Connected => {}
         }
         if data.is_empty() {
@@ -291,6 +321,7 @@ impl ConnShared {
     /// whatever the application sent inside on_reconnect.
     pub fn release_held(&self) -> std::result::Result<(), i32> {
         let mut io = self.io.lock();
+        io.holding = false;
         if io.held.is_empty() || io.state != State::Connected {
             return Ok(());
         }

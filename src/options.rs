@@ -63,9 +63,9 @@ pub struct Options {
     pub resolve_in_background: bool,
     /// Bytes `send` may queue while the connection is reconnecting (0 = off, the
     /// default: `send` then fails with [`Error::NotConnected`]). They are sent once
-    /// it is back, after whatever the application sends inside `on_reconnect`;
-    /// beyond the bound `send` fails with [`Error::WouldBlock`], nothing of that call
-    /// queued. At most [`MAX_SEND_QUEUE`].
+    /// it is back, after whatever the application sends inside `on_reconnect`
+    /// (until that returns, a send from another thread is held too); beyond the
+    /// bound `send` fails with [`Error::WouldBlock`], nothing of that call queued. At most [`MAX_SEND_QUEUE`].
     pub send_while_reconnecting: usize,
 }
 

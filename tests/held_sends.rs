@@ -159,3 +159,40 @@ fn off_by_default() {
     c.disconnect().unwrap();
     connman::shutdown().unwrap();
 }
+
+/// A send from another thread while on_reconnect runs is held too: it follows the
+/// handshake written in on_reconnect and the bytes held before it (found from C,
+/// c-examples/tests/regressions.c).
+#[test]
+fn a_send_from_another_thread_during_on_reconnect_follows_the_handshake() {
+    let _s = serial();
+    let mut srv = Server::echo();
+    let (in_reconnect_tx, in_reconnect_rx) = std::sync::mpsc::channel::<()>();
+    let in_reconnect_tx = Mutex::new(in_reconnect_tx);
+    let rec = Recorder::with_hook(move |c: Conn, ev: &Ev| {
+        if matches!(ev, Ev::Reconnect(_)) {
+            let _ = in_reconnect_tx.lock().unwrap().send(());
+            std::thread::sleep(Duration::from_millis(150)); // preparing the handshake
+            c.send(b"HS;").unwrap();
+        }
+    });
+    let c = connman::connect(srv.port, "127.0.0.1", rec.clone(), &held(4096)).unwrap();
+    assert!(rec.wait(|e| e.iter().any(is_connect)));
+    outage(&mut srv, c);
+    c.send(b"A;").unwrap();
+    srv.cmd("start");
+    in_reconnect_rx.recv_timeout(DEADLINE).unwrap();
+    c.send(b"B;").unwrap(); // while on_reconnect runs
+    assert!(wait_until(|| rec
+        .epochs()
+        .last()
+        .is_some_and(|e| e.len() >= 7)));
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        String::from_utf8_lossy(rec.epochs().last().unwrap()),
+        "HS;A;B;",
+        "handshake, held bytes, then the send made during on_reconnect"
+    );
+    c.disconnect().unwrap();
+    connman::shutdown().unwrap();
+}

@@ -581,7 +581,7 @@ inline void log_trampoline(void *, connman_log_level level, connman_conn conn,
 } // namespace detail
 
 /// Sends connman's messages up to `max_level` to `fn` (connman_set_log); an empty
-/// fn restores the default (stderr). The hook may run on any library thread and
+/// fn sends them to stderr instead. The hook may run on any library thread and
 /// may call connman; an exception escaping it is reported and dropped.
 inline void set_log(LogFn fn, LogLevel max_level = LogLevel::Info) {
     std::shared_ptr<LogFn> hook = fn ? std::make_shared<LogFn>(std::move(fn)) : nullptr;
@@ -593,6 +593,9 @@ inline void set_log(LogFn fn, LogLevel max_level = LogLevel::Info) {
                                   static_cast<connman_log_level>(max_level)),
                   "connman_set_log");
 }
+
+/// The default again: errors only, on stderr (as when the library starts).
+inline void set_log(std::nullptr_t) { set_log(LogFn(), LogLevel::Error); }
 
 } // namespace connman
 

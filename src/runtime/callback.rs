@@ -68,6 +68,7 @@ pub(crate) fn invoke(sh: &ConnShared, h: &dyn Handler, call: Call<'_>) {
         Call::Data(_) => "on_data",
         Call::Close => "on_close",
     };
+    let _scope = crate::conn::callback_scope(sh.id);
     let r = catch_unwind(AssertUnwindSafe(|| match call {
         Call::Connect(fd) => h.on_connect(conn, fd),
         Call::Reset => h.on_reset(conn),

@@ -433,6 +433,9 @@ impl Reactor {
                 let _ = sys::epoll_add(epfd, sh.fd, READ_EVENTS, token(id, false));
             }
             io.want_write = false;
+            // Until on_reconnect returns, sends from other threads are held (with
+            // send_while_reconnecting): they follow the handshake written there.
+            io.holding = e.ever_connected && sh.opts.send_while_reconnecting > 0;
             sh.publish(&mut io, State::Connected);
         }
         let now = self.now;
@@ -569,6 +572,7 @@ impl Reactor {
             sys::epoll_del(epfd, sh.fd);
             sys::shutdown_both(sh.fd);
             sh.discard(&mut io, false);
+            io.holding = false;
             sh.publish(&mut io, State::Reconnecting);
         }
         e.set_phase(Phase::Backoff);

@@ -1,11 +1,10 @@
 /*
- * known_bugs.c: minimal reproductions of library bugs that are not fixed yet,
- * written from SPEC.md and connman.h. Not part of make test (it would fail);
- * `make known-bugs` runs it. Each prints "REPRODUCED" (the bug is there) or
- * "fixed"; the exit status is the number reproduced. When one is fixed, move its
- * check into contract_test.c and delete it here.
+ * regressions.c: minimal reproductions of library bugs found from C and fixed,
+ * written from SPEC.md and connman.h, kept so they cannot come back. `make test`
+ * runs it. Each prints "ok" or "REGRESSED"; the exit status is the number
+ * regressed.
  *
- *   usage: known_bugs [PATH-TO-flaky-echo]   (default: $FLAKY_ECHO)
+ *   usage: regressions [PATH-TO-flaky-echo]   (default: $FLAKY_ECHO)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -21,11 +20,9 @@
  *    after what on_reconnect sends, and every connman_send is written in the
  *    order the calls were accepted (connman.h, connman_send and
  *    connman_options.send_while_reconnecting). A connman_send made by another
- *    thread while on_reconnect runs is written at once: ahead of the handshake
- *    on_reconnect is about to send, and ahead of the bytes held before it.
- *    (The connection is published as connected before on_reconnect is called,
- *    and the held bytes are released only after it returns; meanwhile send()
- *    sees an empty queue and writes directly.)
+ *    thread while on_reconnect ran was written at once: ahead of the handshake
+ *    on_reconnect was about to send, and ahead of the bytes held before it. Fixed:
+ *    until on_reconnect returns, sends from elsewhere are held too.
  *
  *    Here: the server goes away; "A" is held; the server comes back; while
  *    on_reconnect takes 200 ms before sending "HS", the main thread sends "B".
@@ -106,8 +103,9 @@ static bool bug_held_bytes_overtaken(const char *flaky)
     unlink(path);
     pthread_mutex_lock(&lock);
     reproduced = !(echo_len == 7 && memcmp(echo, "HS\nA\nB\n", 7) == 0);
-    printf("1. send_while_reconnecting: a send during on_reconnect overtakes the held bytes "
-           "and the handshake: %s (the server got \"", reproduced ? "REPRODUCED" : "fixed");
+    printf("1. send_while_reconnecting: a send from another thread during on_reconnect "
+           "follows the handshake and the held bytes: %s (the server got \"",
+           reproduced ? "REGRESSED" : "ok");
     for (size_t i = 0; i < echo_len; i++) {
         if (echo[i] == '\n')
             fputs("\\n", stdout);
@@ -127,6 +125,6 @@ int main(int argc, char **argv)
         flaky = "../target/release/flaky-echo";
     setvbuf(stdout, NULL, _IOLBF, 0);
     reproduced += bug_held_bytes_overtaken(flaky);
-    printf("known bugs: %d reproduced\n", reproduced);
+    printf("regressions: %d regressed\n", reproduced);
     return reproduced;
 }
