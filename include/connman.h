@@ -243,11 +243,14 @@ typedef struct connman_handler {
    * incoming bytes arrive through `on_data`. To force a reconnect, call
    * `shutdown(fd, SHUT_RDWR)` on it: that counts as a drop (`on_reset`, then
    * `on_reconnect` on the same number). Do not close it: if the application does,
-   * connman notices the next time it would touch the number (at a drop, a
-   * reconnect or the disconnect), never closes or replaces whatever the number
+   * connman notices the next time it would touch the number (when `on_connect`
+   * or `on_reconnect` returns, at a drop, an idle timeout, a reconnect or the
+   * disconnect), never closes or replaces whatever the number
    * holds by then, and gives the connection up: `on_close` runs (inside it,
-   * `connman_get_stats` shows `last_error` EBADF) and an error is reported.
-   * Until then, writes to the number go wherever the application pointed it.
+   * `connman_get_stats` shows `last_error` EBADF) and an error is reported. A
+   * new connman connection that gets the freed number gives the old one up at
+   * once. Until then, writes to the number (raw or with `connman_send`) go
+   * wherever the application pointed it.
    */
   void (*on_connect)(void *ctx,
                      struct connman_conn conn,
@@ -391,7 +394,8 @@ typedef struct connman_options {
    * the application sends inside `on_reconnect` (so a handshake written there
    * goes first); until `on_reconnect` returns, a `connman_send` from another
    * thread is held too, behind them. Beyond the bound `CONNMAN_ERR_WOULD_BLOCK`,
-   * nothing of that call held. Bytes in flight at the reset are still lost; bytes still held at
+   * nothing of that call held (so one send larger than the whole bound is never
+   * held). Held bytes come on top of `send_queue_limit`. Bytes in flight at the reset are still lost; bytes still held at
    * disconnect count in `bytes_discarded`.
    */
   uint32_t send_while_reconnecting;
@@ -824,7 +828,8 @@ connman_result connman_disconnect_all(void);
  * `CONNMAN_ERR_IN_CALLBACK`. It waits for name lookups in progress to finish. In
  * embedded mode the remaining `on_close` callbacks run on the calling thread
  * (after a `connman_dispatch` under way on another thread returned), and the
- * event descriptor is closed: remove it from your loop first.
+ * event descriptor is closed (by that other thread, as its dispatch returns, if
+ * one was under way): remove it from your loop first.
  * `connman_connect` or `connman_pool_add` called from an `on_close` that runs during
  * the shutdown returns `CONNMAN_ERR_CLOSED`.
  */
@@ -884,7 +889,9 @@ int connman_event_fd(void);
 /**
  * Embedded mode: does the work that is ready (reads, connects, timers, requests
  * from other threads) on the calling thread, running every callback inside this
- * call, and returns without blocking. Call it whenever `connman_event_fd` is
+ * call, and returns without blocking. Requests from other threads wait for it:
+ * a program that stops dispatching while other threads keep connecting keeps
+ * those connections' descriptors and requests queued until it dispatches again. Call it whenever `connman_event_fd` is
  * readable; calling it when nothing is ready is harmless. Level-triggered: if
  * work remains (a connection with more to read than one turn takes), the
  * descriptor stays readable. If another thread is dispatching at that moment,

@@ -76,18 +76,25 @@ pub(crate) fn write(level: Level, conn: u64, args: fmt::Arguments<'_>) {
     match hook {
         Some(h) => {
             let text = fmt::format(args);
-            h(level, (conn != 0).then(|| Conn::from_id(conn)), &text);
+            let call = || h(level, (conn != 0).then(|| Conn::from_id(conn)), &text);
+            // A Rust hook that panics must not unwind into the state machine (a
+            // half-made transition) or the loop: the message goes to stderr instead.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).is_err() {
+                to_stderr(conn, format_args!("{text} (the log hook panicked)"));
+            }
         }
-        None => {
-            use std::io::Write;
-            let mut err = std::io::stderr().lock();
-            let _ = if conn == 0 {
-                writeln!(err, "connman: {args}")
-            } else {
-                writeln!(err, "connman: connection {conn}: {args}")
-            };
-        }
+        None => to_stderr(conn, args),
     }
+}
+
+fn to_stderr(conn: u64, args: fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = if conn == 0 {
+        writeln!(err, "connman: {args}")
+    } else {
+        writeln!(err, "connman: connection {conn}: {args}")
+    };
 }
 
 /// `log!(Level::Warn, conn_id, "format", args...)`: formats and delivers only if

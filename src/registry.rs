@@ -60,16 +60,23 @@ pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-pub(crate) fn insert_conn(sh: &Arc<ConnShared>) {
+/// Registers a new connection. Returns the live connection whose stable
+/// descriptor had the same number, if any: the kernel reused that number, so the
+/// application closed that connection's descriptor (connman closes its own only
+/// after unmapping it), and the caller gives that connection up.
+pub(crate) fn insert_conn(sh: &Arc<ConnShared>) -> Option<Arc<ConnShared>> {
     let mut r = REGISTRY.write();
     r.conns.insert(sh.id, sh.clone());
-    r.by_fd.insert(sh.fd, sh.id);
+    let displaced = r.by_fd.insert(sh.fd, sh.id);
     if sh.member.is_none() {
         r.by_endpoint
             .entry(sh.endpoint.clone())
             .or_default()
             .push(sh.id);
     }
+    displaced
+        .filter(|&old| old != sh.id)
+        .and_then(|old| r.conns.get(&old).cloned())
 }
 
 pub(crate) fn conn(id: u64) -> Result<Arc<ConnShared>> {

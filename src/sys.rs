@@ -290,6 +290,18 @@ pub fn dup3_cloexec(from: RawFd, to: RawFd) -> io::Result<()> {
     }
 }
 
+/// Makes `fd` nonblocking (the application may have cleared the flag on a
+/// descriptor it was handed).
+pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl with integer arguments only.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: as above.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    }
+    Ok(())
+}
+
 /// What a descriptor refers to: (st_dev, st_ino) of its open file. Socket inode
 /// numbers are not reused while the socket lives, so this tells whether a
 /// descriptor number still holds the socket it held before. None: not open.

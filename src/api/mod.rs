@@ -114,7 +114,11 @@ pub(crate) fn open(
         member,
         lp.clone(),
     ));
-    registry::insert_conn(&sh);
+    if let Some(stale) = registry::insert_conn(&sh) {
+        // Its descriptor number is this connection's now: sends on its handle must
+        // not reach this socket. Its loop gives it up (on_close, EBADF, logged).
+        let _ = stale.request_disconnect();
+    }
     lp.post(Cmd::Start(sh.clone(), prepared.addrs.take()));
     Ok(sh)
 }
@@ -249,8 +253,10 @@ pub fn shutdown() -> Result<()> {
 /// connection and after [`shutdown`]; otherwise [`Error::State`], nothing changed.
 pub fn configure(config: Config) -> Result<()> {
     crate::fork::check()?;
-    if runtime::in_loop() {
-        return Err(Error::InCallback);
+    if runtime::in_loop() || pool::in_any_factory() {
+        return Err(Error::InCallback.because(format_args!(
+            "connman_configure cannot run inside a callback or a pool factory"
+        )));
     }
     let _exclusive = runtime::exclusive();
     runtime::configure(config)

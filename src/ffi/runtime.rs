@@ -44,7 +44,8 @@ pub extern "C" fn connman_disconnect_all() -> connman_result {
 /// `CONNMAN_ERR_IN_CALLBACK`. It waits for name lookups in progress to finish. In
 /// embedded mode the remaining `on_close` callbacks run on the calling thread
 /// (after a `connman_dispatch` under way on another thread returned), and the
-/// event descriptor is closed: remove it from your loop first.
+/// event descriptor is closed (by that other thread, as its dispatch returns, if
+/// one was under way): remove it from your loop first.
 /// `connman_connect` or `connman_pool_add` called from an `on_close` that runs during
 /// the shutdown returns `CONNMAN_ERR_CLOSED`.
 #[no_mangle]
@@ -76,7 +77,9 @@ pub extern "C" fn connman_event_fd() -> c_int {
 }
 /// Embedded mode: does the work that is ready (reads, connects, timers, requests
 /// from other threads) on the calling thread, running every callback inside this
-/// call, and returns without blocking. Call it whenever `connman_event_fd` is
+/// call, and returns without blocking. Requests from other threads wait for it:
+/// a program that stops dispatching while other threads keep connecting keeps
+/// those connections' descriptors and requests queued until it dispatches again. Call it whenever `connman_event_fd` is
 /// readable; calling it when nothing is ready is harmless. Level-triggered: if
 /// work remains (a connection with more to read than one turn takes), the
 /// descriptor stays readable. If another thread is dispatching at that moment,

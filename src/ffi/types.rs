@@ -197,11 +197,14 @@ pub struct connman_handler {
     /// incoming bytes arrive through `on_data`. To force a reconnect, call
     /// `shutdown(fd, SHUT_RDWR)` on it: that counts as a drop (`on_reset`, then
     /// `on_reconnect` on the same number). Do not close it: if the application does,
-    /// connman notices the next time it would touch the number (at a drop, a
-    /// reconnect or the disconnect), never closes or replaces whatever the number
+    /// connman notices the next time it would touch the number (when `on_connect`
+    /// or `on_reconnect` returns, at a drop, an idle timeout, a reconnect or the
+    /// disconnect), never closes or replaces whatever the number
     /// holds by then, and gives the connection up: `on_close` runs (inside it,
-    /// `connman_get_stats` shows `last_error` EBADF) and an error is reported.
-    /// Until then, writes to the number go wherever the application pointed it.
+    /// `connman_get_stats` shows `last_error` EBADF) and an error is reported. A
+    /// new connman connection that gets the freed number gives the old one up at
+    /// once. Until then, writes to the number (raw or with `connman_send`) go
+    /// wherever the application pointed it.
     pub on_connect: Option<unsafe extern "C" fn(ctx: *mut c_void, conn: connman_conn, fd: c_int)>,
     /// An established connection dropped: the peer closed or reset it (a peer that
     /// only half-closes, `shutdown(SHUT_WR)`, counts as a drop too), a keepalive,
@@ -302,7 +305,8 @@ pub struct connman_options {
     /// the application sends inside `on_reconnect` (so a handshake written there
     /// goes first); until `on_reconnect` returns, a `connman_send` from another
     /// thread is held too, behind them. Beyond the bound `CONNMAN_ERR_WOULD_BLOCK`,
-    /// nothing of that call held. Bytes in flight at the reset are still lost; bytes still held at
+    /// nothing of that call held (so one send larger than the whole bound is never
+    /// held). Held bytes come on top of `send_queue_limit`. Bytes in flight at the reset are still lost; bytes still held at
     /// disconnect count in `bytes_discarded`.
     pub send_while_reconnecting: u32,
     /// Room for fields of later versions: must be zero (see "Structs that grow").

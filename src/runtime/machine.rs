@@ -297,6 +297,11 @@ impl Reactor {
                 return Began::Lost;
             }
             e.placeholder_unused = false;
+            // connman_fd handed the number out before on_connect: the application
+            // may have made it blocking, and a blocking connect would stall the loop.
+            if let Err(err) = sys::set_nonblocking(sh.fd) {
+                return Began::Failed(sys::errno_of(&err));
+            }
             sh.fd
         } else {
             match sys::socket_for(addr) {
@@ -470,17 +475,23 @@ impl Reactor {
     /// application never saw, is the one reliable handle on it) and closes `sock`.
     /// Nothing checks the identity between dup3 and here: the loop runs no other
     /// work of this connection in between.
+    ///
+    /// Then checks that the application did not close the descriptor inside the
+    /// callback (a closed descriptor leaves epoll with it, so no event would ever
+    /// tell): if it did, the connection is given up now.
     fn adopt(&mut self, id: u64, sock: RawFd) {
         let Some(e) = self.conns.get_mut(&id) else {
             return;
         };
-        if sock == e.sh.fd {
-            return;
+        if sock != e.sh.fd {
+            if let Some(fd_id) = sys::file_id(sock) {
+                e.fd_id = fd_id;
+            }
+            sys::close(sock);
         }
-        if let Some(fd_id) = sys::file_id(sock) {
-            e.fd_id = fd_id;
+        if !e.sh.closing.load(SeqCst) && !e.owns_fd() {
+            self.give_up(id);
         }
-        sys::close(sock);
     }
 
     /// Readiness on the stable descriptor of an established connection.
