@@ -35,7 +35,8 @@ impl Lib {
     fn new(threads: u32) -> Lib {
         let g = serial();
         connman::shutdown().unwrap();
-        connman::set_log(None, Some(Level::Error));
+        // Errors some tests cause on purpose (a descriptor given up) stay quiet.
+        connman::set_log(Some(Arc::new(|_, _, _: &str| {})), Some(Level::Error));
         connman::configure(Config { threads }).unwrap();
         Lib { _serial: g }
     }
@@ -174,21 +175,35 @@ fn in_child(name: &str, limit: Duration, body: impl FnOnce()) {
         return;
     }
     let _g = serial();
+    // The child's output goes to a file, shown only if it fails (tests are quiet
+    // when they pass; some of these make the library report panics on purpose).
+    let log_path = std::env::temp_dir().join(format!(
+        "connman-hostile-child-{}-{name}.log",
+        std::process::id()
+    ));
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env("CONNMAN_HOSTILE_CHILD", name)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
         .unwrap();
     let end = Instant::now() + limit;
+    let output = || std::fs::read_to_string(&log_path).unwrap_or_default();
     loop {
         if let Some(st) = child.try_wait().unwrap() {
-            assert!(st.success(), "{name}: the child failed: {st}");
+            assert!(st.success(), "{name}: the child failed: {st}\n{}", output());
+            let _ = std::fs::remove_file(&log_path);
             return;
         }
         if Instant::now() > end {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{name}: the child did not finish within {limit:?} (hang/deadlock)");
+            panic!(
+                "{name}: the child did not finish within {limit:?} (hang/deadlock)\n{}",
+                output()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
