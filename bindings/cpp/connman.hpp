@@ -239,30 +239,20 @@ public:
     /// connman_connect with a Handler object (kept alive until on_close).
     Connection(std::uint16_t port, const std::string &host, std::shared_ptr<Handler> handler,
                const Options &options = default_options()) {
-        connman_handler c = detail::bind(std::move(handler));
-        connman_conn conn;
-        connman_result rc = connman_connect(port, host.c_str(), &c, &options, &conn);
-        if (rc != CONNMAN_OK) {
-            Error e = detail::error(rc, "connman_connect");
-            detail::delete_binding(c);
-            throw e;
-        }
-        ref_ = ConnRef(conn);
+        ref_ = open(std::move(handler), "connman_connect",
+                    [&](connman_handler *c, connman_conn *out) {
+                        return connman_connect(port, host.c_str(), c, &options, out);
+                    });
     }
 
     /// connman_connect_unix: a Unix socket path, or "@name" (abstract namespace).
     static Connection unix_socket(const std::string &path, std::shared_ptr<Handler> handler,
                                   const Options &options = default_options()) {
-        connman_handler c = detail::bind(std::move(handler));
-        connman_conn conn;
-        connman_result rc = connman_connect_unix(path.c_str(), &c, &options, &conn);
-        if (rc != CONNMAN_OK) {
-            Error e = detail::error(rc, "connman_connect_unix");
-            detail::delete_binding(c);
-            throw e;
-        }
         Connection out;
-        out.ref_ = ConnRef(conn);
+        out.ref_ = open(std::move(handler), "connman_connect_unix",
+                        [&](connman_handler *c, connman_conn *conn) {
+                            return connman_connect_unix(path.c_str(), c, &options, conn);
+                        });
         return out;
     }
     static Connection unix_socket(const std::string &path, Callbacks callbacks,
@@ -309,6 +299,21 @@ public:
     Stats stats() const { return ref_.stats(); }
 
 private:
+    // Binds `handler`, calls `connect(&c_handler, &conn)`; on failure releases the
+    // binding (no callback will run) and throws.
+    template <typename F>
+    static ConnRef open(std::shared_ptr<Handler> handler, const char *call, F connect) {
+        connman_handler c = detail::bind(std::move(handler));
+        connman_conn conn;
+        connman_result rc = connect(&c, &conn);
+        if (rc != CONNMAN_OK) {
+            Error e = detail::error(rc, call);
+            detail::delete_binding(c);
+            throw e;
+        }
+        return ConnRef(conn);
+    }
+
     ConnRef ref_;
 };
 
@@ -347,34 +352,15 @@ public:
     std::size_t add(std::uint16_t port, const std::string &host,
                     const Options &options = default_options()) {
         std::size_t index = 0;
-        connman_result rc = connman_pool_add(pool_, port, host.c_str(), &options, &index);
-        if (rc != CONNMAN_OK) {
-            std::exception_ptr e;
-            if (state_) {
-                std::lock_guard<std::mutex> lock(state_->mutex);
-                e = std::exchange(state_->error, nullptr);
-            }
-            if (e)
-                std::rethrow_exception(e);
-            throw detail::error(rc, "connman_pool_add");
-        }
+        added(connman_pool_add(pool_, port, host.c_str(), &options, &index), "connman_pool_add");
         return index;
     }
 
     /// Adds a member connected to a Unix socket (connman_pool_add_unix).
     std::size_t add_unix(const std::string &path, const Options &options = default_options()) {
         std::size_t index = 0;
-        connman_result rc = connman_pool_add_unix(pool_, path.c_str(), &options, &index);
-        if (rc != CONNMAN_OK) {
-            std::exception_ptr e;
-            if (state_) {
-                std::lock_guard<std::mutex> lock(state_->mutex);
-                e = std::exchange(state_->error, nullptr);
-            }
-            if (e)
-                std::rethrow_exception(e);
-            throw detail::error(rc, "connman_pool_add_unix");
-        }
+        added(connman_pool_add_unix(pool_, path.c_str(), &options, &index),
+              "connman_pool_add_unix");
         return index;
     }
 
@@ -450,6 +436,20 @@ private:
         std::vector<std::shared_ptr<Handler>> handlers;
         std::exception_ptr error;
     };
+
+    // After an add: throws what the factory threw, else the call's Error.
+    void added(connman_result rc, const char *call) {
+        if (rc == CONNMAN_OK)
+            return;
+        std::exception_ptr e;
+        if (state_) {
+            std::lock_guard<std::mutex> lock(state_->mutex);
+            e = std::exchange(state_->error, nullptr);
+        }
+        if (e)
+            std::rethrow_exception(e);
+        throw detail::error(rc, call);
+    }
 
     // The C factory: runs on the thread that calls add().
     static connman_result make(void *ctx, std::size_t index, connman_handler *out) noexcept {

@@ -348,33 +348,36 @@ impl Reactor {
         };
         let err = sys::socket_error(sock);
         if err == 0 && bits & (sys::EV_ERR | sys::EV_HUP) == 0 {
-            let Some(e) = self.conns.get_mut(&id) else {
-                return;
-            };
-            let Phase::Connecting { addrs, idx, sock } =
-                std::mem::replace(&mut e.phase, Phase::Backoff)
-            else {
-                return;
-            };
-            self.slots.release(addrs[idx]);
-            self.established(id, sock, true);
+            if let Some((addrs, idx, sock)) = self.end_attempt(id) {
+                self.slots.release(addrs[idx]);
+                self.established(id, sock, true);
+            }
         } else {
             self.attempt_failed(id, if err == 0 { libc::ECONNREFUSED } else { err });
         }
     }
 
+    /// Ends the Connecting phase of `id` (the phase becomes Backoff until the caller
+    /// moves on): its addresses, the index of the one tried, and the socket.
+    fn end_attempt(&mut self, id: u64) -> Option<(Vec<Addr>, usize, RawFd)> {
+        let e = self.conns.get_mut(&id)?;
+        match std::mem::replace(&mut e.phase, Phase::Backoff) {
+            Phase::Connecting { addrs, idx, sock } => Some((addrs, idx, sock)),
+            other => {
+                e.phase = other;
+                None
+            }
+        }
+    }
+
     /// The attempt in flight failed (error or timeout): the next address, or back off.
     fn attempt_failed(&mut self, id: u64, errno: i32) {
-        let epfd = self.shared.epfd;
-        let Some(e) = self.conns.get_mut(&id) else {
+        let Some((addrs, idx, sock)) = self.end_attempt(id) else {
             return;
         };
-        let Phase::Connecting { addrs, idx, sock } =
-            std::mem::replace(&mut e.phase, Phase::Backoff)
-        else {
-            return;
-        };
-        release_attempt(epfd, &e.sh, e.fd_id, sock, true);
+        if let Some(e) = self.conns.get(&id) {
+            release_attempt(self.shared.epfd, &e.sh, e.fd_id, sock, true);
+        }
         let addr = addrs[idx];
         self.slots.release(addr);
         self.note_failure(id, &addr, errno);
